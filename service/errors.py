@@ -1,0 +1,81 @@
+"""The one exception tree of fanout-service.
+
+Every error the service raises on purpose is a ``FanoutError``. Foreign exceptions
+(``OSError``, numba, Pillow, ...) are translated at the boundary with ``raise ... from exc``.
+
+    FanoutError                     exit 1: the service could not do what was asked
+    ├── InvalidInput                exit 2: the caller asked for something wrong
+    │   ├── ConfigError             a config key, type or value is wrong
+    │   ├── RuleError               a B/S rule string cannot be parsed or is refused
+    │   ├── PatternError            a pattern file cannot be parsed (FILE:LINE:COL)
+    │   ├── LimitExceeded           a request goes past a configured limit
+    │   └── Unsupported             a valid request this build does not support
+    ├── NotAvailable                a feature that is not part of this build yet
+    └── WorkerError                 a worker (thread, process) failed while computing
+
+Messages say what was wrong, with the offending value, and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "FanoutError",
+    "InvalidInput",
+    "LimitExceeded",
+    "NotAvailable",
+    "PatternError",
+    "RuleError",
+    "Unsupported",
+    "WorkerError",
+]
+
+
+class FanoutError(Exception):
+    """Raised when the service cannot do what was asked; the root of the tree."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class InvalidInput(FanoutError):
+    """Raised when the caller's input is wrong: a usage error, never a crash."""
+
+    exit_code: ClassVar[int] = 2
+
+
+class ConfigError(InvalidInput):
+    """Raised when a config key, its type or its value is not allowed."""
+
+
+class RuleError(InvalidInput):
+    """Raised when a Life rule string cannot be parsed or names an unsupported topology."""
+
+
+class PatternError(InvalidInput):
+    """Raised when a pattern file cannot be parsed; the message starts with FILE:LINE:COL."""
+
+    def __init__(self, message: str, *, source: str = "<input>", line: int = 0, column: int = 0):
+        self.source = source
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = source if line == 0 else f"{source}:{line}" if column == 0 else f"{source}:{line}:{column}"
+        super().__init__(f"{where}: {message}")
+
+
+class LimitExceeded(InvalidInput):
+    """Raised when a request goes past a configured limit (cells, generations, threads...)."""
+
+
+class Unsupported(InvalidInput):
+    """Raised when a well-formed request asks for something this service does not do."""
+
+
+class NotAvailable(FanoutError):
+    """Raised when a command or feature is not part of this build yet."""
+
+
+class WorkerError(FanoutError):
+    """Raised when a worker thread or process fails while computing."""
