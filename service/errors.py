@@ -61,7 +61,13 @@ class PatternError(InvalidInput):
         self.line = line
         self.column = column
         self.reason = message
-        where = source if line == 0 else f"{source}:{line}" if column == 0 else f"{source}:{line}:{column}"
+        where = (
+            source
+            if line == 0
+            else f"{source}:{line}"
+            if column == 0
+            else f"{source}:{line}:{column}"
+        )
         super().__init__(f"{where}: {message}")
 
 

@@ -1,0 +1,157 @@
+"""The daemon's settings: built-in defaults, then config.toml, then FANOUT_* variables.
+
+Each layer overrides the one before, key by key::
+
+    defaults (the dataclasses below, identical to the repository's config.toml)
+    < the TOML file given to ``load_settings``
+    < environment variables ``FANOUT_<SECTION>__<KEY>``, e.g. ``FANOUT_LIFE__MAX_CELLS=1_000``
+    < ``overrides`` from the caller (the CLI's flags)
+
+Unknown sections and keys are errors in every layer, so a typo never falls back to a default
+unnoticed. A section is a frozen dataclass whose fields declare their own constraints with
+``setting``; the checking itself is generic (``service._config_schema``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, final
+
+from service._config_schema import Values, apply_layer, build, check, lookup, parse_text, setting
+from service.errors import ConfigError
+
+__all__ = [
+    "ENGINES",
+    "ENV_PREFIX",
+    "CryptoSettings",
+    "HttpSettings",
+    "JobSettings",
+    "LifeSettings",
+    "PipelineSettings",
+    "Settings",
+    "StorageSettings",
+    "load_settings",
+]
+
+ENV_PREFIX: Final = "FANOUT_"
+ENGINES: Final[tuple[str, ...]] = ("auto", "reference", "numpy", "bitpacked")
+"""Life engines a job may name; ``auto`` picks the fastest one this build can run."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where the HTTP API listens and where its bearer token is kept."""
+
+    host: str = setting("127.0.0.1", nonempty=True)
+    port: int = setting(8080, min=0, max=65535)
+    token_file: str = setting("")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Where the job database and the job artifacts live on disk."""
+
+    path: str = setting("var/fanout.sqlite3", nonempty=True)
+    artifacts_dir: str = setting("var/artifacts", nonempty=True)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """How many jobs run and wait at once, how a stop drains them, how long results stay."""
+
+    max_running: int = setting(4, min=1, max=1024)
+    max_queued: int = setting(100, min=0, max=1_000_000)
+    shutdown_grace_s: float = setting(10.0, min=0.0, max=3600.0)
+    retention_s: int = setting(86400, min=60, max=31_536_000)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LifeSettings:
+    """The limits on a Life job, and the engine it uses when it names none."""
+
+    max_cells: int = setting(67_108_864, min=1, max=1_073_741_824)
+    max_generations: int = setting(1_000_000, min=1, max=1_000_000_000)
+    max_threads: int = setting(256, min=1, max=4096)
+    max_workers: int = setting(64, min=1, max=1024)
+    default_engine: str = setting("auto", choices=ENGINES)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CryptoSettings:
+    """Settings of encrypt / decrypt jobs; the crypto feature adds its keys here."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """Settings of image pipeline jobs; the pipeline feature adds its keys here."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the daemon, one frozen section per ``[table]`` of config.toml."""
+
+    http: HttpSettings = field(default_factory=HttpSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    life: LifeSettings = field(default_factory=LifeSettings)
+    crypto: CryptoSettings = field(default_factory=CryptoSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
+) -> Settings:
+    """The settings from the defaults, then ``path``, ``environ`` and ``overrides``, all checked.
+
+    ``environ`` defaults to ``os.environ``. Raises ConfigError naming the file or variable,
+    the key, the value and what is allowed.
+    """
+    values: Values = {}
+    if path is not None:
+        apply_layer(Settings, values, _read_toml(path), os.fspath(path))
+    _apply_environ(values, os.environ if environ is None else environ)
+    apply_layer(Settings, values, overrides or {}, "override")
+    return build(Settings, values)
+
+
+def _read_toml(path: str | os.PathLike[str]) -> dict[str, object]:
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read config file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from exc
+
+
+def _apply_environ(values: Values, environ: Mapping[str, str]) -> None:
+    # Only FANOUT_<SECTION>__<KEY> names settings: FANOUT_TOKEN, FANOUT_PASSWORD and the like
+    # carry secrets for other parts of the service and are none of this module's business.
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        source = f"environment variable {name}"
+        kind, spec = lookup(Settings, section, key, source)
+        where = f"{source}: {section}.{key}"
+        values.setdefault(section, {})[key] = check(
+            kind, spec, parse_text(kind, spec, text, where), where
+        )
