@@ -1,0 +1,238 @@
+"""The ``fanout`` command: parses, calls the library, draws progress, maps errors to exit codes.
+
+Exit codes: 0 ok, 2 bad input or usage, 1 anything else. Errors print one line,
+``fanout: error: ...``, never a traceback (set FANOUT_DEBUG=1 to see one for a bug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from service.config import LifeSettings, Settings, load_settings
+from service.errors import FanoutError, InvalidInput, NotAvailable
+from service.life.engines import ENGINE_NAMES
+from service.life.formats import format_pattern, load_pattern, read_pattern, write_pattern
+from service.life.pattern import Cells, Pattern
+from service.life.render import render_gif, render_png
+from service.life.rules import Rule, parse_rule
+from service.life.run import LifeResult, resolve_topology, run_life
+from service.life.soup import parse_soup
+from service.life.topology import KINDS, parse_size
+from service.life.universe import Progress
+
+__all__ = ["main"]
+
+_OUTPUTS = (".rle", ".cells", ".png", ".gif")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the console script and of ``python -m service``."""
+    try:
+        cli.main(args=argv, prog_name="fanout", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        _fail("interrupted", 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except FanoutError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if os.environ.get("FANOUT_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}): {exc}; set FANOUT_DEBUG=1 for details", 1)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"fanout: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A config.toml (default: built-in defaults; FANOUT_* variables apply either way).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """fanout-service: crypto, image pipelines and Life, fanned out."""
+    ctx.obj = config_path
+
+
+def _settings(ctx: click.Context) -> Settings:
+    path = ctx.find_root().obj
+    return load_settings(path)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [http] host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: [http] port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the HTTP daemon."""
+    _settings(ctx)  # a wrong config is reported now, not when the daemon lands
+    raise NotAvailable(
+        "the HTTP daemon is not part of this build yet; the library and the CLI commands "
+        "(fanout life) work today"
+    )
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+@click.option("-g", "--generations", type=int, default=0, show_default=True, help="Generations.")
+@click.option("--random", "soup", metavar="WxH[:DENSITY[:SEED]]", help="A random soup.")
+@click.option("--rule", default=None, help="B/S rule, e.g. B3/S23 or B36/S23:T64,64.")
+@click.option("--topology", type=click.Choice(KINDS), default=None, help="Default: the file's.")
+@click.option("--size", default=None, metavar="WxH", help="Size of a torus or plane.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES), default=None, help="Default: config.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Threads for bitpacked.")
+@click.option("-o", "--output", default=None, help="OUT.rle|.cells|.png|.gif, or - for RLE.")
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="GIF step.")
+@click.option("--cell-size", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def life(ctx: click.Context, /, **options: Any) -> None:
+    """Step Conway's Life (or any B/S rule) from PATTERN (a file, or - for stdin)."""
+    limits = _settings(ctx).life
+    pattern, seed = _source(options["pattern"], options["soup"], limits)
+    rule, rule_topology = _rule(options["rule"])
+    size = parse_size(options["size"]) if options["size"] else None
+    topology = resolve_topology(
+        options["topology"], size, rule_topology=rule_topology, pattern=pattern
+    )
+    output = options["output"]
+    frames: list[Cells] = []
+    with _progress_bar(enabled=not options["as_json"]) as progress:
+        result = run_life(
+            pattern,
+            options["generations"],
+            limits=limits,
+            rule=rule,
+            topology=topology,
+            engine=options["engine"] or limits.default_engine,
+            workers=options["workers"],
+            progress=progress,
+            every=options["every"] if _is_gif(output) else 0,
+            snapshot=(lambda _g, p: frames.append(p.cells.copy())) if _is_gif(output) else None,
+        )
+    _write_output(result, output, frames, cell_size=options["cell_size"])
+    _report(result, seed, as_json=options["as_json"], to_stdout=output != "-")
+
+
+def _source(path: str | None, soup: str | None, limits: LifeSettings) -> tuple[Pattern, int | None]:
+    if (path is None) == (soup is None):
+        raise InvalidInput("give a PATTERN file (or - for stdin), or --random WxH, but not both")
+    if soup is not None:
+        recipe = parse_soup(soup)
+        return recipe.pattern(max_cells=limits.max_cells), recipe.seed
+    assert path is not None
+    if path == "-":
+        return read_pattern(
+            sys.stdin.buffer.read(), source="<stdin>", max_cells=limits.max_cells
+        ), None
+    return load_pattern(path, max_cells=limits.max_cells), None
+
+
+def _rule(text: str | None) -> tuple[Rule | None, Any]:
+    return (None, None) if text is None else parse_rule(text)
+
+
+def _is_gif(output: str | None) -> bool:
+    return output is not None and output.lower().endswith(".gif")
+
+
+def _write_output(
+    result: LifeResult, output: str | None, frames: list[Cells], *, cell_size: int
+) -> None:
+    if output is None:
+        return
+    if output == "-":
+        click.echo(format_pattern(_for_file(result), "rle"), nl=False)
+        return
+    suffix = Path(output).suffix.lower()
+    if suffix not in _OUTPUTS:
+        raise InvalidInput(f"output {output!r}: the name must end in {', '.join(_OUTPUTS)}")
+    if suffix == ".png":
+        render_png(result.pattern.cells, output, cell_size=cell_size)
+    elif suffix == ".gif":
+        render_gif(frames, output, cell_size=cell_size)
+    else:
+        write_pattern(_for_file(result), output)
+
+
+def _for_file(result: LifeResult) -> Pattern:
+    """Bounded grids are written whole (so they read back in place); infinite ones trimmed."""
+    return result.pattern if result.topology.bounded else result.pattern.trimmed()
+
+
+def _report(result: LifeResult, seed: int | None, *, as_json: bool, to_stdout: bool) -> None:
+    summary = result.summary()
+    if seed is not None:
+        summary["seed"] = seed
+    if as_json:
+        click.echo(json.dumps(summary), err=not to_stdout)
+        return
+    lines = [f"{key}: {value}" for key, value in summary.items()]
+    click.echo("\n".join(lines), err=not to_stdout)
+
+
+@contextmanager
+def _progress_bar(*, enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress bar on a terminal's stderr; nothing otherwise."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("generation {task.completed}/{task.total}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
+        task = bar.add_task("life", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _not_yet(name: str) -> Callable[..., None]:
+    def command(**_: Any) -> None:
+        raise NotAvailable(f"'fanout {name}' is not part of this build yet")
+
+    command.__doc__ = f"{name.capitalize()} (arrives with a later release)."
+    return command
+
+
+for _name in ("encrypt", "decrypt", "pipeline"):
+    cli.command(name=_name, context_settings={"ignore_unknown_options": True})(
+        click.argument("args", nargs=-1, type=click.UNPROCESSED)(_not_yet(_name))
+    )
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["life"]), default="life")
+def bench(what: str) -> None:
+    """Run a benchmark and print its table (see bench/)."""
+    from service.life.bench import main as life_bench
+
+    life_bench()

@@ -1,0 +1,170 @@
+"""Run a Life job: settle rule and topology, check the limits, step, and summarise.
+
+This is the one entry point the CLI, the HTTP API and the benchmarks call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, final
+
+from service.config import LifeSettings
+from service.errors import InvalidInput, LimitExceeded
+from service.life.engines import choose_engine
+from service.life.pattern import BBox, Pattern
+from service.life.rules import CONWAY, Rule
+from service.life.topology import KINDS, Topology
+from service.life.universe import Progress, Snapshot, place, step_universe
+
+__all__ = ["LifeResult", "resolve_topology", "run_life"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LifeResult:
+    """The final generation and what a user wants to know about the run."""
+
+    pattern: Pattern
+    generation: int
+    rule: Rule
+    topology: Topology
+    engine: str
+    elapsed_s: float
+    cell_updates: int
+
+    @property
+    def population(self) -> int:
+        return self.pattern.population
+
+    @property
+    def bbox(self) -> BBox | None:
+        return self.pattern.bbox()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The grid: a bounded topology's size, or the live cells' extent on an infinite one."""
+        if self.topology.bounded:
+            return self.topology.width, self.topology.height
+        box = self.bbox
+        return (0, 0) if box is None else (box[2], box[3])
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        width, height = self.size
+        rate = self.cell_updates / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return {
+            "generation": self.generation,
+            "population": self.population,
+            "rule": f"{self.rule}{self.topology.suffix}",
+            "topology": self.topology.kind,
+            "width": width,
+            "height": height,
+            "bbox": list(self.bbox) if self.bbox is not None else None,
+            "engine": self.engine,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "cell_updates_per_s": round(rate),
+        }
+
+
+def resolve_topology(
+    kind: str | None,
+    size: tuple[int, int] | None,
+    *,
+    rule_topology: Topology | None,
+    pattern: Pattern,
+) -> Topology:
+    """Settle the universe: explicit choices first, then the rule's suffix, then the file's.
+
+    A bounded kind without a size takes the suffix's size, else the pattern's own extent.
+    A size without a kind keeps a bounded kind from the rule or file, else means a torus.
+    """
+    named = rule_topology or pattern.topology
+    if kind == "infinite":
+        if size is not None:
+            raise InvalidInput("--size applies to a torus or a plane, not an infinite universe")
+        return Topology("infinite")
+    if kind is None:
+        if size is None:
+            return named or Topology("infinite")
+        kind = named.kind if named is not None and named.bounded else "torus"
+    if size is None:
+        size = (named.width, named.height) if named and named.bounded else pattern_extent(pattern)
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown topology {kind!r}: choose one of {', '.join(KINDS)}")
+    return Topology(kind, *size)
+
+
+def pattern_extent(pattern: Pattern) -> tuple[int, int]:
+    """The pattern's own width and height, at least 1x1."""
+    return max(1, pattern.width), max(1, pattern.height)
+
+
+def run_life(
+    pattern: Pattern,
+    generations: int,
+    *,
+    limits: LifeSettings,
+    rule: Rule | None = None,
+    topology: Topology | None = None,
+    engine: str = "auto",
+    workers: int | None = None,
+    progress: Progress | None = None,
+    every: int = 0,
+    snapshot: Snapshot | None = None,
+) -> LifeResult:
+    """Step ``pattern`` ``generations`` times; rule and topology default to the file's.
+
+    ``progress`` and ``snapshot`` are passed to :func:`~service.life.universe.step_universe`.
+    """
+    if not 0 <= generations <= limits.max_generations:
+        raise LimitExceeded(
+            f"generations = {generations}: must be 0 to {limits.max_generations} "
+            "(life.max_generations)"
+        )
+    rule = rule or pattern.rule or CONWAY
+    topology = topology or pattern.topology or Topology("infinite")
+    _check_cells(pattern, topology, limits.max_cells)
+    placed = place(pattern, topology)
+    chosen = choose_engine(
+        engine, cells=placed.width * placed.height, generations=generations, workers=workers
+    )
+    stepped = step_universe(
+        placed,
+        rule,
+        topology,
+        generations,
+        engine=chosen,
+        max_cells=limits.max_cells,
+        progress=progress,
+        every=every,
+        snapshot=snapshot,
+    )
+    final = Pattern(
+        stepped.pattern.cells,
+        stepped.pattern.x,
+        stepped.pattern.y,
+        rule,
+        topology,
+        pattern.generation + generations,
+        pattern.name,
+        pattern.comments,
+    )
+    return LifeResult(
+        final,
+        final.generation,
+        rule,
+        topology,
+        chosen.name,
+        stepped.elapsed_s,
+        stepped.cell_updates,
+    )
+
+
+def _check_cells(pattern: Pattern, topology: Topology, max_cells: int) -> None:
+    width, height = (
+        (topology.width, topology.height) if topology.bounded else (pattern.width, pattern.height)
+    )
+    if width * height > max_cells:
+        raise LimitExceeded(
+            f"a {width}x{height} grid has {width * height} cells, past life.max_cells = {max_cells}"
+        )

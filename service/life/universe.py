@@ -1,0 +1,162 @@
+"""Stepping a pattern in its universe: a fixed torus or plane, or an infinite plane that grows.
+
+The infinite universe is stepped in rounds as a bounded plane with a dead margin of ``k``
+cells around the live cells: nothing travels faster than one cell a generation, so ``k``
+generations on that plane equal ``k`` generations of the infinite universe. Between rounds
+the grid is cut back to the live cells, so it follows the pattern as it grows or shrinks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, final
+
+import numpy as np
+
+from service.errors import LimitExceeded, Unsupported
+from service.life.engines import Engine
+from service.life.pattern import Cells, Pattern, bounding_box
+from service.life.rules import Rule
+from service.life.topology import Topology
+
+__all__ = ["Progress", "Snapshot", "Stepped", "place", "step_universe"]
+
+Progress = Callable[[int, int], None]
+"""Called with (generations done, generations asked) after each round; it may raise to stop."""
+
+Snapshot = Callable[[int, Pattern], None]
+"""Called with (generation, pattern) at generation 0 and every ``every`` generations."""
+
+# A round should take about this long, so progress moves and cancellation is prompt.
+_ROUND_SECONDS: Final = 0.1
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Stepped:
+    """The outcome of :func:`step_universe`."""
+
+    pattern: Pattern
+    cell_updates: int
+    elapsed_s: float
+
+
+def place(pattern: Pattern, topology: Topology) -> Pattern:
+    """Put a pattern in its universe: centred on a bounded grid, as it is on an infinite one."""
+    if not topology.bounded:
+        return pattern.trimmed()
+    box = bounding_box(pattern.cells)
+    if box is None:
+        return Pattern(np.zeros((topology.height, topology.width), np.uint8), 0, 0)
+    if (pattern.width, pattern.height) == (topology.width, topology.height):
+        return pattern
+    x, y, w, h = box
+    if w > topology.width or h > topology.height:
+        raise LimitExceeded(
+            f"the pattern's live cells span {w}x{h}, more than the {topology.kind} of "
+            f"{topology.width}x{topology.height}: give a larger --size"
+        )
+    grid = np.zeros((topology.height, topology.width), dtype=np.uint8)
+    top, left = (topology.height - h) // 2, (topology.width - w) // 2
+    grid[top : top + h, left : left + w] = pattern.cells[y : y + h, x : x + w]
+    return Pattern(grid, 0, 0)
+
+
+def step_universe(
+    pattern: Pattern,
+    rule: Rule,
+    topology: Topology,
+    generations: int,
+    *,
+    engine: Engine,
+    max_cells: int,
+    progress: Progress | None = None,
+    every: int = 0,
+    snapshot: Snapshot | None = None,
+) -> Stepped:
+    """Step ``pattern`` (already :func:`place`-d) ``generations`` times.
+
+    With ``snapshot`` and ``every``, rounds end on every multiple of ``every`` and the pattern
+    there is handed to ``snapshot`` (for animations).
+    """
+    if not topology.bounded and 0 in rule.birth:
+        raise Unsupported(
+            f"rule {rule} gives birth with 0 neighbours, which fills an infinite universe at "
+            "once: use --topology torus or plane"
+        )
+    started = time.perf_counter()
+    stepper = _Bounded(topology) if topology.bounded else _Infinite(max_cells)
+    current, done, updates = pattern, 0, 0
+    if snapshot is not None:
+        snapshot(0, current)
+    while done < generations:
+        batch = _batch(current.width * current.height, engine.rate_hint, generations - done)
+        if snapshot is not None and every > 0:
+            batch = min(batch, every - done % every)
+        current, work = stepper.round(current, rule, batch, engine)
+        done += batch
+        updates += work
+        if snapshot is not None and every > 0 and done % every == 0:
+            snapshot(done, current)
+        if progress is not None:
+            progress(done, generations)
+    return Stepped(current, updates, time.perf_counter() - started)
+
+
+def _batch(cells: int, rate: float, remaining: int) -> int:
+    return max(1, min(remaining, int(rate * _ROUND_SECONDS / max(cells, 1))))
+
+
+@final
+class _Bounded:
+    __slots__ = ("wraps",)
+
+    def __init__(self, topology: Topology) -> None:
+        self.wraps = topology.wraps
+
+    def round(
+        self, pattern: Pattern, rule: Rule, generations: int, engine: Engine
+    ) -> tuple[Pattern, int]:
+        cells = engine.advance(
+            pattern.cells, rule, generations, wrap_x=self.wraps, wrap_y=self.wraps
+        )
+        return Pattern(cells, pattern.x, pattern.y), cells.size * generations
+
+
+@final
+class _Infinite:
+    __slots__ = ("max_cells",)
+
+    def __init__(self, max_cells: int) -> None:
+        self.max_cells = max_cells
+
+    def round(
+        self, pattern: Pattern, rule: Rule, generations: int, engine: Engine
+    ) -> tuple[Pattern, int]:
+        work, done = 0, 0
+        while done < generations and pattern.population:
+            k = self._margin(pattern, generations - done)
+            cells: Cells = np.pad(pattern.cells, k)
+            cells = engine.advance(cells, rule, k, wrap_x=False, wrap_y=False)
+            pattern = Pattern(cells, pattern.x - k, pattern.y - k).trimmed()
+            work += cells.size * k
+            done += k
+        return pattern, work
+
+    def _margin(self, pattern: Pattern, generations: int) -> int:
+        """The most generations (<= asked) whose padded grid stays within max_cells."""
+        w, h = pattern.width, pattern.height
+        # Wider margins mean fewer rounds; a quarter of the pattern's size keeps the extra
+        # area of a round near the pattern's own.
+        k = min(generations, max(16, max(w, h) // 4))
+        while (w + 2 * k) * (h + 2 * k) > self.max_cells:
+            if k == 1:
+                raise LimitExceeded(
+                    f"the pattern grew to {w}x{h} cells; one more generation needs "
+                    f"{(w + 2) * (h + 2)} cells, past life.max_cells = {self.max_cells}"
+                )
+            k = max(1, int(k / math.sqrt(2)))
+        return k
