@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The daemon arrives with a later release; until then `make run` runs a Life demo: the Gosper
+# glider gun for 240 generations, drawn as var/gosper.gif, with the run's summary.
 run: $(STAMP)
-	$(BIN)/fanout serve --config config.toml
+	@mkdir -p var
+	$(BIN)/fanout --config config.toml life service/life/patterns/gosper-glider-gun.rle \
+		-g 240 --every 4 -o var/gosper.gif
+	@echo "wrote var/gosper.gif; 'fanout --help' lists the commands"
 
 test: lint typecheck pytest
 

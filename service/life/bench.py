@@ -36,7 +36,7 @@ SIDE: Final = 2048
 GENERATIONS: Final = 100
 DENSITY: Final = 0.35
 REFERENCE_SIDE: Final = 128  # the per-cell oracle would take an hour on the full soup
-REPEATS: Final = 3
+REPEATS: Final = 5
 
 
 @final
@@ -104,6 +104,13 @@ def _bgolly(soup: Pattern, rule: Rule) -> Row | None:
     return Row("bgolly (QuickLife)", SIDE, total - load, population)
 
 
+def _si(rate: float) -> str:
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.2f} {unit}"
+    return f"{rate:.0f}"
+
+
 def main() -> None:
     """Run the benchmark and print its table (Markdown, for README)."""
     soup = Soup(SIDE, SIDE, DENSITY, seed=2048).pattern(max_cells=SIDE * SIDE)
@@ -121,7 +128,7 @@ def main() -> None:
     for row in [*rows, *([golly] if golly else [])]:
         ratio = f"{row.rate / golly.rate:.2f}x" if golly else "n/a"
         print(
-            f"| {row.name} | {row.side}² | {row.seconds:.4f} | {row.rate / 1e9:.2f} G | {ratio} |"
+            f"| {row.name} | {row.side}² | {row.seconds:.4f} | {_si(row.rate)} | {ratio} |"
         )
     if golly is None:
         print("\nbgolly not found: apt-get install golly to compare with Golly in the same run.")
