@@ -1,0 +1,1 @@
+"""The private core of :mod:`adapters.processes`: one concept per module, re-exported there."""
