@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba import njit, uint64
 
-__all__ = ["advance"]
+__all__ = ["advance", "advance_padded"]
 
 _ONE = uint64(1)
 # Rows are stepped in blocks of about this many words: the column sums stay in L1.
@@ -130,6 +130,59 @@ def _ghost_rows(grid: Any, wrap_y: bool) -> None:
 
 
 @njit(nogil=True, cache=True)
+def advance_padded(
+    current: Any,
+    following: Any,
+    width: int,
+    generations: int,
+    wrap_x: bool,
+    wrap_y: bool,
+    birth: int,
+    survival: int,
+    shrink_top: bool,
+    shrink_bottom: bool,
+) -> bool:
+    """Step a padded grid in place, ping-ponging between two buffers of the same shape.
+
+    ``current`` holds the rows at ``[1 : height + 1, 1 : n + 1]``, with a padding word at both
+    ends of each row and a ghost row above and below (their contents are ignored). Returns
+    True when the result ended in ``following``. Callers that step often keep both buffers:
+    fresh ones cost page faults on every call.
+
+    ``shrink_top``/``shrink_bottom`` say the rows at that end are a halo the caller will throw
+    away: wrong values creep in from there at one row a generation, so generation ``g`` only
+    computes what is still right, ``g + 1`` rows fewer at each such end (a trapezoid), and
+    the halo costs half of what stepping it whole would.
+    """
+    height = current.shape[0] - 2
+    n = current.shape[1] - 2
+    block = max(1, _BLOCK_WORDS // (n + 2))
+    s0 = np.empty(block * (n + 2), dtype=np.uint64)
+    s1 = np.empty(block * (n + 2), dtype=np.uint64)
+    top = uint64((width - 1) % 64)
+    mask = (uint64(2) << top) - _ONE
+    wrap = uint64(1 if wrap_x else 0)
+    # The 3x3 count includes the cell itself: a dead cell's count is its neighbour count, a
+    # live cell's is one more, hence the survival table shifted up by one.
+    tables = (birth, survival << 1)
+    for g in range(generations):
+        _ghost_rows(current, wrap_y)
+        low = 1 + (g + 1 if shrink_top else 0)
+        high = height + 1 - (g + 1 if shrink_bottom else 0)
+        for first in range(low, high, block):
+            count = min(block, high - first)
+            _vertical(current, s0, s1, first, count)
+            for row in range(count):
+                _edges(s0, row, n, wrap, top)
+                _edges(s1, row, n, wrap, top)
+            _horizontal(current, following, s0, s1, first, count, tables)
+            for row in range(first, first + count):
+                following[row, n] &= mask
+        current, following = following, current
+    return generations % 2 == 1
+
+
+@njit(nogil=True, cache=True)
 def advance(
     words: Any, width: int, generations: int, wrap_x: bool, wrap_y: bool, birth: int, survival: int
 ) -> Any:
@@ -145,25 +198,8 @@ def advance(
     current = np.zeros((height + 2, n + 2), dtype=np.uint64)
     current[1 : height + 1, 1 : n + 1] = words
     following = np.zeros_like(current)
-    block = max(1, _BLOCK_WORDS // (n + 2))
-    s0 = np.empty(block * (n + 2), dtype=np.uint64)
-    s1 = np.empty(block * (n + 2), dtype=np.uint64)
-    top = uint64((width - 1) % 64)
-    mask = (uint64(2) << top) - _ONE
-    wrap = uint64(1 if wrap_x else 0)
-    # The 3x3 count includes the cell itself: a dead cell's count is its neighbour count, a
-    # live cell's is one more, hence the survival table shifted up by one.
-    tables = (birth, survival << 1)
-    for _ in range(generations):
-        _ghost_rows(current, wrap_y)
-        for first in range(1, height + 1, block):
-            count = min(block, height + 1 - first)
-            _vertical(current, s0, s1, first, count)
-            for row in range(count):
-                _edges(s0, row, n, wrap, top)
-                _edges(s1, row, n, wrap, top)
-            _horizontal(current, following, s0, s1, first, count, tables)
-            for row in range(first, first + count):
-                following[row, n] &= mask
-        current, following = following, current
-    return current[1 : height + 1, 1 : n + 1].copy()
+    flipped = advance_padded(
+        current, following, width, generations, wrap_x, wrap_y, birth, survival, False, False
+    )
+    result = following if flipped else current
+    return result[1 : height + 1, 1 : n + 1].copy()

@@ -1,73 +1,97 @@
-"""The fast engine: the numba kernel, run on band threads that release the GIL."""
+"""The fast engine: the numba kernel (imported late: loading numba takes a while).
+
+It computes on one thread and releases the GIL; the fan-out strategies run it on several.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final, final
 
-from service.life.bands import MIN_BAND_ROWS, advance_banded, split_rows
+from service.life.bands import Band, fill_rows, halo_rows
 from service.life.bits import Words, pack, unpack
+from service.life.engines._buffers import lend
 from service.life.pattern import Cells
 from service.life.rules import Rule
 
-__all__ = ["BitpackedEngine", "word_step"]
-
-# Below this many cell-updates a call, starting threads costs more than it saves.
-_PARALLEL_WORK: Final = 20_000_000
+__all__ = ["BitpackedEngine", "step_band", "step_words"]
 
 
-def word_step(rule: Rule) -> Callable[[Words, int, int, bool, bool], Words]:
-    """The numba kernel with ``rule`` bound in (imported late: numba takes a while to load)."""
-    from service.life.engines._kernel import advance
+def step_words(
+    words: Words,
+    width: int,
+    generations: int,
+    wrap_x: bool,
+    wrap_y: bool,
+    rule: Rule,
+    *,
+    shrink: tuple[bool, bool] = (False, False),
+) -> Words:
+    """Step packed rows with the numba kernel (``shrink``: see ``advance_padded``)."""
+    from service.life.engines._kernel import advance_padded
 
-    def step(words: Words, width: int, generations: int, wrap_x: bool, wrap_y: bool) -> Words:
-        result: Words = advance(
-            words, width, generations, wrap_x, wrap_y, rule.birth_mask, rule.survival_mask
+    height, n = words.shape
+    birth, survival = rule.birth_mask, rule.survival_mask
+    with lend(height + 2, n + 2) as (current, following):
+        current[1 : height + 1, 1 : n + 1] = words
+        flipped = advance_padded(
+            current, following, width, generations, wrap_x, wrap_y, birth, survival, *shrink
         )
-        return result
+        result = following if flipped else current
+        return result[1 : height + 1, 1 : n + 1].copy()
 
-    return step
+
+def step_band(
+    source: Words,
+    target: Words,
+    band: Band,
+    halo: int,
+    width: int,
+    generations: int,
+    wrap_x: bool,
+    wrap_y: bool,
+    rule: Rule,
+) -> None:
+    """Step ``band`` of ``source`` with ``halo`` rows around it, into the same rows of ``target``.
+
+    The rows go straight from ``source`` into padded buffers lent by ``_buffers`` and the band's
+    result straight into ``target``: no piece is cut out and no result copied in between.
+    A ``halo`` of 0 means the band is the whole grid, which wraps by itself when ``wrap_y``.
+    """
+    from service.life.engines._kernel import advance_padded
+
+    above, below = halo_rows(band, halo, source.shape[0], wrap_y) if halo else (0, 0)
+    rows, n = above + band.rows + below, source.shape[1]
+    birth, survival = rule.birth_mask, rule.survival_mask
+    with lend(rows + 2, n + 2) as (current, following):
+        fill_rows(source, band.start - above, current[1 : rows + 1, 1 : n + 1])
+        flipped = advance_padded(
+            current,
+            following,
+            width,
+            generations,
+            wrap_x,
+            wrap_y and not halo,
+            birth,
+            survival,
+            above == halo > 0,
+            below == halo > 0,
+        )
+        result = following if flipped else current
+        target[band.start : band.stop] = result[1 + above : 1 + above + band.rows, 1 : n + 1]
 
 
 @final
 class BitpackedEngine:
-    """64 cells a word, bit-sliced adders, compiled by numba; bands on ``workers`` threads."""
+    """64 cells a word, bit-sliced adders, compiled by numba."""
 
     name: Final = "bitpacked"
-    rate_hint: Final = 5e10
-
-    __slots__ = ("workers",)
-
-    def __init__(self, *, workers: int | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
+    rate_hint: Final = 3e10
 
     def __repr__(self) -> str:
-        return f"<BitpackedEngine workers={self.workers}>"
+        return "<BitpackedEngine>"
 
     def advance(
         self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
     ) -> Cells:
-        height, width = cells.shape
-        step = word_step(rule)
-        words = pack(cells)
-        bands = split_rows(height, min(self.workers, height // MIN_BAND_ROWS))
-        if len(bands) < 2 or height * width * generations < _PARALLEL_WORK:
-            return unpack(step(words, width, generations, wrap_x, wrap_y), width)
-        with ThreadPoolExecutor(len(bands), thread_name_prefix="life-band") as pool:
-
-            def run_all(thunks: Sequence[Callable[[], Words]]) -> list[Words]:
-                return list(pool.map(lambda thunk: thunk(), thunks))
-
-            words = advance_banded(
-                words,
-                width,
-                generations,
-                wrap_x=wrap_x,
-                wrap_y=wrap_y,
-                step=step,
-                bands=bands,
-                run_all=run_all,
-            )
-        return unpack(words, width)
+        width = cells.shape[1]
+        return unpack(step_words(pack(cells), width, generations, wrap_x, wrap_y, rule), width)

@@ -10,6 +10,7 @@ from typing import Final, final
 
 import numpy as np
 
+from service.life.bits import Words, pack, unpack
 from service.life.pattern import Cells
 from service.life.rules import Rule
 
@@ -109,3 +110,23 @@ class ReferenceEngine:
         for _ in range(generations):
             grid = simulate(grid, rule)
         return from_grid(grid)
+
+
+def step_words(
+    words: Words,
+    width: int,
+    generations: int,
+    wrap_x: bool,
+    wrap_y: bool,
+    rule: Rule,
+    *,
+    shrink: tuple[bool, bool] = (False, False),
+) -> Words:
+    """The reference engine on packed rows, so it can step bands like the others.
+
+    ``shrink`` is ignored: the oracle steps every row it is given.
+    """
+    cells = ReferenceEngine().advance(
+        unpack(words, width), rule, generations, wrap_x=wrap_x, wrap_y=wrap_y
+    )
+    return pack(cells)

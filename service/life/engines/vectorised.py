@@ -40,9 +40,20 @@ class NumpyEngine:
 
 
 def advance_words(
-    words: Words, width: int, generations: int, wrap_x: bool, wrap_y: bool, rule: Rule
+    words: Words,
+    width: int,
+    generations: int,
+    wrap_x: bool,
+    wrap_y: bool,
+    rule: Rule,
+    *,
+    shrink: tuple[bool, bool] = (False, False),
 ) -> Words:
-    """Step packed rows; the same contract as the numba kernel's ``advance``."""
+    """Step packed rows; the same contract as the numba kernel's ``advance``.
+
+    ``shrink`` (halo rows the caller discards) is accepted and ignored: whole-array ufuncs
+    gain nothing from skipping a few rows.
+    """
     # Counts include the cell itself: a live cell's count is its neighbours plus one.
     dead_counts = sorted(rule.birth)
     live_counts = sorted(n + 1 for n in rule.survival)
