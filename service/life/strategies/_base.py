@@ -1,0 +1,74 @@
+"""What every fan-out strategy offers, and the small pieces they share."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from anyio import from_thread
+
+__all__ = ["Strategy", "ThreadPeak", "first_error", "run_in_order"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Strategy(Protocol):
+    """Computes a dispatch (a list of chunk jobs) and owns its workers for the whole run.
+
+    ``map`` returns the results in job order; the first job that fails fails the dispatch with
+    its own exception. Leaving the ``async with`` block stops every worker it started.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def shared_memory(self) -> bool:
+        """True when jobs run in other processes, so grids must live in shared memory."""
+        ...
+
+    @property
+    def peak_threads(self) -> int: ...
+
+    async def __aenter__(self) -> Strategy: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]: ...
+
+
+class ThreadPeak:
+    """The most threads this process had alive at any sample."""
+
+    __slots__ = ("_lock", "peak")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.peak = threading.active_count()
+
+    def __repr__(self) -> str:
+        return f"<ThreadPeak {self.peak}>"
+
+    def sample(self) -> None:
+        alive = threading.active_count()
+        with self._lock:
+            self.peak = max(self.peak, alive)
+
+
+def run_in_order(fn: Callable[[T], R], jobs: Sequence[T], peak: ThreadPeak) -> list[R]:
+    """Run jobs one after another on this (worker) thread, stopping early when cancelled."""
+    results = []
+    peak.sample()
+    for job in jobs:
+        from_thread.check_cancelled()
+        results.append(fn(job))
+    return results
+
+
+def first_error(errors: Sequence[BaseException | None]) -> BaseException | None:
+    return next((e for e in errors if e is not None), None)

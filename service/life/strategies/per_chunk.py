@@ -1,0 +1,103 @@
+"""``threads``: a new ``threading.Thread`` for every chunk of every dispatch (the book's item 57).
+
+It shows what a thread per unit of work costs: each start allocates a stack and each chunk
+waits for the scheduler, so it is refused past ``[life] max_threads`` threads at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar, final
+
+from anyio import from_thread, to_thread
+
+from service.errors import LimitExceeded
+from service.life.strategies._base import ThreadPeak, first_error
+
+__all__ = ["ThreadPerChunk"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# How often the waiting thread looks up from join() to see whether the run was cancelled.
+_POLL_S: Final = 0.05
+
+
+@final
+class ThreadPerChunk:
+    """Start one thread per chunk, join them all; every dispatch starts afresh."""
+
+    name: Final = "threads"
+    shared_memory: Final = False
+
+    __slots__ = ("_peak", "_stop", "max_threads", "workers")
+
+    def __init__(self, *, workers: int, max_threads: int) -> None:
+        self.workers = workers  # bands to aim for; cell chunks start a thread per cell
+        self.max_threads = max_threads
+        self._peak = ThreadPeak()
+        self._stop = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"<ThreadPerChunk workers={self.workers} max_threads={self.max_threads}>"
+
+    @property
+    def peak_threads(self) -> int:
+        return self._peak.peak
+
+    async def __aenter__(self) -> ThreadPerChunk:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stop.set()
+
+    async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        if len(jobs) > self.max_threads:
+            raise LimitExceeded(
+                f"strategy 'threads' would start {len(jobs)} threads at once, past "
+                f"life.max_threads = {self.max_threads}: use bigger chunks (--chunk-rows) or "
+                "a pool (--strategy threadpool or queue)"
+            )
+        return await to_thread.run_sync(self._dispatch, fn, jobs)
+
+    def _dispatch(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        # A cancelled dispatch set it; this dispatch must run its chunks, not skip them all.
+        self._stop.clear()
+        results: list[R | None] = [None] * len(jobs)
+        errors: list[BaseException | None] = [None] * len(jobs)
+
+        def chunk(index: int, job: T) -> None:
+            if self._stop.is_set():
+                return
+            self._peak.sample()
+            try:
+                results[index] = fn(job)
+            except BaseException as exc:  # handed to the caller below
+                errors[index] = exc
+
+        threads = [
+            threading.Thread(target=chunk, args=(i, job), name=f"life-chunk-{i}")
+            for i, job in enumerate(jobs)
+        ]
+        for thread in threads:
+            thread.start()
+        self._join(threads)
+        if (error := first_error(errors)) is not None:
+            raise error
+        return results  # type: ignore[return-value]
+
+    def _join(self, threads: list[threading.Thread]) -> None:
+        """Join every thread; on cancellation tell the ones not yet started to skip their work."""
+        cancelled: BaseException | None = None
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_POLL_S)
+                if cancelled is None:
+                    try:
+                        from_thread.check_cancelled()
+                    except BaseException as exc:  # re-raised once no thread is left
+                        cancelled = exc
+                        self._stop.set()
+        if cancelled is not None:
+            raise cancelled
