@@ -19,12 +19,14 @@ import click
 from service.config import LifeSettings, Settings, load_settings
 from service.errors import FanoutError, InvalidInput, NotAvailable
 from service.life.engines import ENGINE_NAMES
+from service.life.fanout import Chunking
 from service.life.formats import format_pattern, load_pattern, read_pattern, write_pattern
 from service.life.pattern import Cells, Pattern
 from service.life.render import render_gif, render_png
 from service.life.rules import Rule, parse_rule
 from service.life.run import LifeResult, resolve_topology, run_life
 from service.life.soup import parse_soup
+from service.life.strategies import STRATEGY_NAMES
 from service.life.topology import KINDS, parse_size
 from service.life.universe import Progress
 
@@ -41,9 +43,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(done.exit_code)
     except click.Abort:
         _fail("interrupted", 130)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "fanout"
+        _fail(f"{exc.format_message()} (see '{command} --help')", 2)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code)
     except FanoutError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -100,7 +104,22 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.option("--topology", type=click.Choice(KINDS), default=None, help="Default: the file's.")
 @click.option("--size", default=None, metavar="WxH", help="Size of a torus or plane.")
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default=None, help="Default: config.")
-@click.option("--workers", type=click.IntRange(1), default=None, help="Threads for bitpacked.")
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGY_NAMES),
+    default="auto",
+    show_default=True,
+    help="How chunks are fanned out.",
+)
+@click.option("--workers", type=click.IntRange(1), default=None, help="Default: the core count.")
+@click.option(
+    "--chunk",
+    type=click.Choice(["cell", "rows"]),
+    default="rows",
+    show_default=True,
+    help="Single cells (the book's setting; reference engine) or bands of rows.",
+)
+@click.option("--chunk-rows", type=click.IntRange(1), default=None, help="Rows per band.")
 @click.option("-o", "--output", default=None, help="OUT.rle|.cells|.png|.gif, or - for RLE.")
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="GIF step.")
 @click.option("--cell-size", type=click.IntRange(1, 64), default=4, show_default=True)
@@ -125,7 +144,9 @@ def life(ctx: click.Context, /, **options: Any) -> None:
             rule=rule,
             topology=topology,
             engine=options["engine"] or limits.default_engine,
+            strategy=options["strategy"],
             workers=options["workers"],
+            chunking=_chunking(options),
             progress=progress,
             every=options["every"] if _is_gif(output) else 0,
             snapshot=(lambda _g, p: frames.append(p.cells.copy())) if _is_gif(output) else None,
@@ -146,6 +167,12 @@ def _source(path: str | None, soup: str | None, limits: LifeSettings) -> tuple[P
             sys.stdin.buffer.read(), source="<stdin>", max_cells=limits.max_cells
         ), None
     return load_pattern(path, max_cells=limits.max_cells), None
+
+
+def _chunking(options: dict[str, Any]) -> Chunking:
+    if options["chunk"] == "cell" and options["chunk_rows"] is not None:
+        raise InvalidInput("choose --chunk cell or --chunk-rows N, not both")
+    return Chunking(cells=options["chunk"] == "cell", rows=options["chunk_rows"])
 
 
 def _rule(text: str | None) -> tuple[Rule | None, Any]:
@@ -231,8 +258,11 @@ for _name in ("encrypt", "decrypt", "pipeline"):
 
 @cli.command()
 @click.argument("what", type=click.Choice(["life"]), default="life")
-def bench(what: str) -> None:
+@click.option("--strategies", is_flag=True, help="Measure the fan-out strategies instead.")
+def bench(what: str, strategies: bool) -> None:
     """Run a benchmark and print its table (see bench/)."""
-    from service.life.bench import main as life_bench
-
-    life_bench()
+    if strategies:
+        from service.life.bench_strategies import main as run
+    else:
+        from service.life.bench import main as run
+    run()

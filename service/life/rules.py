@@ -75,7 +75,7 @@ def _parse_body(body: str, original: str) -> Rule:
     if match := _NUMBER_FORM.fullmatch(body):
         survival, birth = match.groups()
         return Rule(_counts(birth, original), _counts(survival, original))
-    if body.endswith(("v", "h")) or "v:" in body:
+    if body.endswith(("v", "h")):
         raise RuleError(
             f"rule {original!r} asks for a non-Moore neighbourhood: only the 8-cell Moore "
             f"neighbourhood is supported; write {_FORMS}"

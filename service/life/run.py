@@ -5,18 +5,24 @@ This is the one entry point the CLI, the HTTP API and the benchmarks call.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, final
+
+import anyio
 
 from service.config import LifeSettings
 from service.errors import InvalidInput, LimitExceeded
 from service.life.engines import choose_engine
+from service.life.fanout import Chunking, FanoutStepper
 from service.life.pattern import BBox, Pattern
 from service.life.rules import CONWAY, Rule
+from service.life.strategies import choose_strategy, make_strategy
 from service.life.topology import KINDS, Topology
 from service.life.universe import Progress, Snapshot, place, step_universe
 
-__all__ = ["LifeResult", "resolve_topology", "run_life"]
+__all__ = ["LifeResult", "resolve_topology", "run_life", "run_life_async"]
 
 
 @final
@@ -31,6 +37,10 @@ class LifeResult:
     engine: str
     elapsed_s: float
     cell_updates: int
+    strategy: str = "serial"
+    workers: int = 1
+    chunks: int = 1
+    peak_threads: int = 1
 
     @property
     def population(self) -> int:
@@ -63,6 +73,10 @@ class LifeResult:
             "engine": self.engine,
             "elapsed_s": round(self.elapsed_s, 6),
             "cell_updates_per_s": round(rate),
+            "strategy": self.strategy,
+            "workers": self.workers,
+            "chunks": self.chunks,
+            "peak_threads": self.peak_threads,
         }
 
 
@@ -99,7 +113,12 @@ def pattern_extent(pattern: Pattern) -> tuple[int, int]:
     return max(1, pattern.width), max(1, pattern.height)
 
 
-def run_life(
+def run_life(pattern: Pattern, generations: int, **options: Any) -> LifeResult:
+    """:func:`run_life_async` for synchronous callers (it starts its own event loop)."""
+    return anyio.run(partial(run_life_async, pattern, generations, **options))
+
+
+async def run_life_async(
     pattern: Pattern,
     generations: int,
     *,
@@ -107,13 +126,19 @@ def run_life(
     rule: Rule | None = None,
     topology: Topology | None = None,
     engine: str = "auto",
+    strategy: str = "auto",
     workers: int | None = None,
+    chunking: Chunking | None = None,
+    executor: Executor | None = None,
     progress: Progress | None = None,
     every: int = 0,
     snapshot: Snapshot | None = None,
 ) -> LifeResult:
     """Step ``pattern`` ``generations`` times; rule and topology default to the file's.
 
+    ``engine`` computes, ``strategy`` fans the chunks of ``chunking`` out over ``workers``;
+    ``executor`` (any ``concurrent.futures.Executor``) replaces the ``processes`` pool.
+    Cancelling the calling task stops the run within one dispatch, its workers stopped.
     ``progress`` and ``snapshot`` are passed to :func:`~service.life.universe.step_universe`.
     """
     if not 0 <= generations <= limits.max_generations:
@@ -123,22 +148,33 @@ def run_life(
         )
     rule = rule or pattern.rule or CONWAY
     topology = topology or pattern.topology or Topology("infinite")
+    chunking = chunking or Chunking()
     _check_cells(pattern, topology, limits.max_cells)
     placed = place(pattern, topology)
-    chosen = choose_engine(
-        engine, cells=placed.width * placed.height, generations=generations, workers=workers
+    cells = placed.width * placed.height
+    engine = choose_engine(engine, cells=cells, generations=generations, per_cell=chunking.cells)
+    strategy, workers = choose_strategy(
+        strategy,
+        workers=workers,
+        cells=cells,
+        generations=generations,
+        per_cell=chunking.cells,
+        max_workers=limits.max_workers,
     )
-    stepped = step_universe(
-        placed,
-        rule,
-        topology,
-        generations,
-        engine=chosen,
-        max_cells=limits.max_cells,
-        progress=progress,
-        every=every,
-        snapshot=snapshot,
-    )
+    fanout = make_strategy(strategy, workers=workers, limits=limits, executor=executor)
+    stepper = FanoutStepper(engine, fanout, chunking)
+    async with fanout:
+        stepped = await step_universe(
+            placed,
+            rule,
+            topology,
+            generations,
+            stepper=stepper,
+            max_cells=limits.max_cells,
+            progress=progress,
+            every=every,
+            snapshot=snapshot,
+        )
     final = Pattern(
         stepped.pattern.cells,
         stepped.pattern.x,
@@ -154,9 +190,13 @@ def run_life(
         final.generation,
         rule,
         topology,
-        chosen.name,
+        engine,
         stepped.elapsed_s,
         stepped.cell_updates,
+        strategy,
+        workers,
+        max(1, stepper.chunks),
+        fanout.peak_threads,
     )
 
 

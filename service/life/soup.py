@@ -51,8 +51,8 @@ def parse_soup(text: str) -> Soup:
         raise InvalidInput(f"random soup {text!r}: write {_FORM}")
     try:
         width, height = parse_size(size)
-    except InvalidInput:
-        raise InvalidInput(f"random soup {text!r}: the size is not WxH; write {_FORM}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"random soup {text!r}: {exc}; the form is {_FORM}") from None
     density = _density(rest[0], text) if rest and rest[0] else 0.5
     seed = _seed(rest[1], text) if len(rest) == 2 else secrets.randbits(32)
     return Soup(width, height, density, seed)

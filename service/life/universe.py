@@ -12,23 +12,36 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Final, Protocol, final
 
 import numpy as np
 
 from service.errors import LimitExceeded, Unsupported
-from service.life.engines import Engine
 from service.life.pattern import Cells, Pattern, bounding_box
 from service.life.rules import Rule
 from service.life.topology import Topology
 
-__all__ = ["Progress", "Snapshot", "Stepped", "place", "step_universe"]
+__all__ = ["Progress", "Snapshot", "Stepped", "Stepper", "place", "step_universe"]
 
 Progress = Callable[[int, int], None]
 """Called with (generations done, generations asked) after each round; it may raise to stop."""
 
 Snapshot = Callable[[int, Pattern], None]
 """Called with (generation, pattern) at generation 0 and every ``every`` generations."""
+
+
+class Stepper(Protocol):
+    """Steps a grid whose edges wrap or see dead cells (see :mod:`service.life.fanout`)."""
+
+    @property
+    def rate_hint(self) -> float:
+        """Rough cell-updates per second, to size rounds."""
+        ...
+
+    async def advance(
+        self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
+    ) -> Cells: ...
+
 
 # A round should take about this long, so progress moves and cancellation is prompt.
 _ROUND_SECONDS: Final = 0.1
@@ -65,13 +78,13 @@ def place(pattern: Pattern, topology: Topology) -> Pattern:
     return Pattern(grid, 0, 0)
 
 
-def step_universe(
+async def step_universe(
     pattern: Pattern,
     rule: Rule,
     topology: Topology,
     generations: int,
     *,
-    engine: Engine,
+    stepper: Stepper,
     max_cells: int,
     progress: Progress | None = None,
     every: int = 0,
@@ -80,7 +93,8 @@ def step_universe(
     """Step ``pattern`` (already :func:`place`-d) ``generations`` times.
 
     With ``snapshot`` and ``every``, rounds end on every multiple of ``every`` and the pattern
-    there is handed to ``snapshot`` (for animations).
+    there is handed to ``snapshot`` (for animations), and so is the last generation.
+    Cancelling the calling task stops the run at the end of the strategy's current dispatch.
     """
     if not topology.bounded and 0 in rule.birth:
         raise Unsupported(
@@ -88,21 +102,23 @@ def step_universe(
             "once: use --topology torus or plane"
         )
     started = time.perf_counter()
-    stepper = _Bounded(topology) if topology.bounded else _Infinite(max_cells)
+    rounds = _Bounded(topology) if topology.bounded else _Infinite(max_cells)
     current, done, updates = pattern, 0, 0
     if snapshot is not None:
         snapshot(0, current)
     while done < generations:
-        batch = _batch(current.width * current.height, engine.rate_hint, generations - done)
+        batch = _batch(current.width * current.height, stepper.rate_hint, generations - done)
         if snapshot is not None and every > 0:
             batch = min(batch, every - done % every)
-        current, work = stepper.round(current, rule, batch, engine)
+        current, work = await rounds.round(current, rule, batch, stepper)
         done += batch
         updates += work
         if snapshot is not None and every > 0 and done % every == 0:
             snapshot(done, current)
         if progress is not None:
             progress(done, generations)
+    if snapshot is not None and every > 0 and done % every != 0:
+        snapshot(done, current)
     return Stepped(current, updates, time.perf_counter() - started)
 
 
@@ -117,10 +133,10 @@ class _Bounded:
     def __init__(self, topology: Topology) -> None:
         self.wraps = topology.wraps
 
-    def round(
-        self, pattern: Pattern, rule: Rule, generations: int, engine: Engine
+    async def round(
+        self, pattern: Pattern, rule: Rule, generations: int, stepper: Stepper
     ) -> tuple[Pattern, int]:
-        cells = engine.advance(
+        cells = await stepper.advance(
             pattern.cells, rule, generations, wrap_x=self.wraps, wrap_y=self.wraps
         )
         return Pattern(cells, pattern.x, pattern.y), cells.size * generations
@@ -133,14 +149,14 @@ class _Infinite:
     def __init__(self, max_cells: int) -> None:
         self.max_cells = max_cells
 
-    def round(
-        self, pattern: Pattern, rule: Rule, generations: int, engine: Engine
+    async def round(
+        self, pattern: Pattern, rule: Rule, generations: int, stepper: Stepper
     ) -> tuple[Pattern, int]:
         work, done = 0, 0
         while done < generations and pattern.population:
             k = self._margin(pattern, generations - done)
             cells: Cells = np.pad(pattern.cells, k)
-            cells = engine.advance(cells, rule, k, wrap_x=False, wrap_y=False)
+            cells = await stepper.advance(cells, rule, k, wrap_x=False, wrap_y=False)
             pattern = Pattern(cells, pattern.x - k, pattern.y - k).trimmed()
             work += cells.size * k
             done += k
