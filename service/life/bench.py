@@ -127,9 +127,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for row in [*rows, *([golly] if golly else [])]:
         ratio = f"{row.rate / golly.rate:.2f}x" if golly else "n/a"
-        print(
-            f"| {row.name} | {row.side}² | {row.seconds:.4f} | {_si(row.rate)} | {ratio} |"
-        )
+        print(f"| {row.name} | {row.side}² | {row.seconds:.4f} | {_si(row.rate)} | {ratio} |")
     if golly is None:
         print("\nbgolly not found: apt-get install golly to compare with Golly in the same run.")
     elif golly.population != rows[-1].population:
