@@ -30,7 +30,13 @@ from adapters._processes.errors import PoolClosed, TaskFailed, WorkerCrashed
 from adapters._processes.executor_pool import ExecutorPool
 from adapters._processes.process_pool import ProcessPool
 from adapters._processes.protocol import WorkerPool
-from adapters._processes.shared import NAME_PREFIX, SharedArray, SharedArrayInUse, SharedSpec
+from adapters._processes.shared import (
+    NAME_PREFIX,
+    SharedArray,
+    SharedArrayInUse,
+    SharedSpec,
+    block_prefix,
+)
 
 __all__ = [
     "NAME_PREFIX",
@@ -44,5 +50,6 @@ __all__ = [
     "WorkerCrashed",
     "WorkerPool",
     "attached",
+    "block_prefix",
     "detach_all",
 ]

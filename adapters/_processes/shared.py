@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import math
 import operator
+import os
 import secrets
 import sys
 import threading
@@ -34,10 +35,20 @@ from typing import Any, Final, Literal, SupportsIndex, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NAME_PREFIX", "SharedArray", "SharedArrayInUse", "SharedSpec"]
+__all__ = ["NAME_PREFIX", "SharedArray", "SharedArrayInUse", "SharedSpec", "block_prefix"]
 
 NAME_PREFIX: Final = "fanout_"
-"""Every block this module creates is named ``fanout_<16 hex digits>`` (``/dev/shm`` on Linux)."""
+"""Every block this module creates is named ``fanout_<pid>_<16 hex>`` (``/dev/shm`` on Linux)."""
+
+
+def block_prefix(pid: int | None = None) -> str:
+    """The start of the names of the blocks created by process ``pid`` (default: this one).
+
+    With the creator in the name, a leak check can look at its own blocks only, whatever
+    other processes on the machine are doing.
+    """
+    return f"{NAME_PREFIX}{os.getpid() if pid is None else pid}_"
+
 
 # Muting swaps a function of the resource_tracker module, which every thread sees: one at a time.
 _mute_lock: Final = threading.Lock()
@@ -189,7 +200,7 @@ atexit.register(_unmap_parked)
 
 def _create(size: int) -> SharedMemory:
     while True:
-        name = f"{NAME_PREFIX}{secrets.token_hex(8)}"
+        name = f"{block_prefix()}{secrets.token_hex(8)}"
         try:
             # A create that fails after shm_open unlinks the block and unregisters a name it
             # never registered, which the tracker reports as a KeyError traceback: drop that.

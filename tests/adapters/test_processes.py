@@ -31,6 +31,7 @@ from adapters.processes import (
     TaskFailed,
     WorkerCrashed,
     attached,
+    block_prefix,
     detach_all,
 )
 from tests.adapters import _workers
@@ -44,7 +45,8 @@ pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs POSIX shared mem
 
 
 def _blocks() -> set[str]:
-    return {path.name for path in SHM.glob(f"{NAME_PREFIX}*")}
+    """This process's blocks: other test runs on the machine may create their own meanwhile."""
+    return {path.name for path in SHM.glob(f"{block_prefix()}*")}
 
 
 def _assert_reaped(pids: Sequence[int]) -> None:

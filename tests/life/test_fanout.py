@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.processes import block_prefix
 from service.errors import InvalidInput, LimitExceeded
 from service.life.bands import Band, halo_depth
 from service.life.engines.reference import ReferenceEngine
@@ -259,7 +260,7 @@ async def test_the_grids_go_through_shared_memory_and_are_freed() -> None:
     np.testing.assert_array_equal(got, expected)
     assert counting.dispatches
     if SHM.is_dir():
-        assert {name for name in os.listdir(SHM) if name.startswith("fanout_")} <= before
+        assert {name for name in os.listdir(SHM) if name.startswith(block_prefix())} <= before
 
 
 @pytest.mark.anyio

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, Self, TypeVar
 
 from anyio import from_thread
 
-__all__ = ["Strategy", "ThreadPeak", "first_error", "run_in_order"]
+__all__ = ["Strategy", "StrategyBase", "ThreadPeak", "first_error", "run_in_order"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,6 +40,32 @@ class Strategy(Protocol):
     async def __aexit__(self, *exc_info: object) -> None: ...
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]: ...
+
+
+class StrategyBase:
+    """What every strategy shares: a worker count, a peak-thread gauge, a no-op lifecycle."""
+
+    shared_memory: ClassVar[bool] = False
+
+    __slots__ = ("_peak", "workers")
+
+    def __init__(self, *, workers: int) -> None:
+        self.workers = workers
+        self._peak = ThreadPeak()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} workers={self.workers}>"
+
+    @property
+    def peak_threads(self) -> int:
+        """The most threads this process had alive at any sample during the run."""
+        return self._peak.peak
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 class ThreadPeak:

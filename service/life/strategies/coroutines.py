@@ -12,7 +12,7 @@ from typing import Final, TypeVar, final
 
 from anyio import CapacityLimiter, create_task_group, to_thread
 
-from service.life.strategies._base import ThreadPeak
+from service.life.strategies._base import StrategyBase
 
 __all__ = ["Coroutines"]
 
@@ -21,31 +21,16 @@ R = TypeVar("R")
 
 
 @final
-class Coroutines:
+class Coroutines(StrategyBase):
     """A task per chunk; CPU work on at most ``workers`` threads at once."""
 
     name: Final = "coroutines"
-    shared_memory: Final = False
 
-    __slots__ = ("_limiter", "_peak", "workers")
+    __slots__ = ("_limiter",)
 
     def __init__(self, *, workers: int) -> None:
-        self.workers = workers
-        self._peak = ThreadPeak()
+        super().__init__(workers=workers)
         self._limiter = CapacityLimiter(workers)
-
-    def __repr__(self) -> str:
-        return f"<Coroutines workers={self.workers}>"
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
-
-    async def __aenter__(self) -> Coroutines:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         results: list[R | None] = [None] * len(jobs)

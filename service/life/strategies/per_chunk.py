@@ -13,7 +13,7 @@ from typing import Final, TypeVar, final
 from anyio import from_thread, to_thread
 
 from service.errors import LimitExceeded
-from service.life.strategies._base import ThreadPeak, first_error
+from service.life.strategies._base import StrategyBase, first_error
 
 __all__ = ["ThreadPerChunk"]
 
@@ -25,29 +25,20 @@ _POLL_S: Final = 0.05
 
 
 @final
-class ThreadPerChunk:
+class ThreadPerChunk(StrategyBase):
     """Start one thread per chunk, join them all; every dispatch starts afresh."""
 
     name: Final = "threads"
-    shared_memory: Final = False
 
-    __slots__ = ("_peak", "_stop", "max_threads", "workers")
+    __slots__ = ("_stop", "max_threads")
 
     def __init__(self, *, workers: int, max_threads: int) -> None:
-        self.workers = workers  # bands to aim for; cell chunks start a thread per cell
+        super().__init__(workers=workers)  # bands to aim for; cell chunks start one per cell
         self.max_threads = max_threads
-        self._peak = ThreadPeak()
         self._stop = threading.Event()
 
     def __repr__(self) -> str:
         return f"<ThreadPerChunk workers={self.workers} max_threads={self.max_threads}>"
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
-
-    async def __aenter__(self) -> ThreadPerChunk:
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()

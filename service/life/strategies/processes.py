@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Final, TypeVar, final
+from typing import ClassVar, Final, TypeVar, final
 
 from anyio import CancelScope, to_thread
 
 from adapters.processes import ExecutorPool, ProcessPool, TaskFailed, WorkerCrashed, WorkerPool
 from service.errors import WorkerError
-from service.life.strategies._base import ThreadPeak
+from service.life.strategies._base import StrategyBase
 
 __all__ = ["Processes"]
 
@@ -28,26 +28,18 @@ PRELOAD: Final = ("numpy", "service.life.chunks", "service.life.engines._warm")
 
 
 @final
-class Processes:
+class Processes(StrategyBase):
     """``workers`` processes (or any Executor) for the whole run; terminated on cancellation."""
 
     name: Final = "processes"
-    shared_memory: Final = True
+    shared_memory: ClassVar[bool] = True
 
-    __slots__ = ("_executor", "_peak", "_pool", "workers")
+    __slots__ = ("_executor", "_pool")
 
     def __init__(self, *, workers: int, executor: Executor | None = None) -> None:
-        self.workers = workers
+        super().__init__(workers=workers)
         self._executor = executor
-        self._peak = ThreadPeak()
         self._pool: WorkerPool | None = None
-
-    def __repr__(self) -> str:
-        return f"<Processes workers={self.workers}>"
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
 
     async def __aenter__(self) -> Processes:
         if self._executor is not None:

@@ -22,7 +22,7 @@ from adapters.threads import (
     start_workers,
     stop_workers,
 )
-from service.life.strategies._base import ThreadPeak
+from service.life.strategies._base import StrategyBase
 
 __all__ = ["QueueWorkers"]
 
@@ -37,17 +37,15 @@ Answer = tuple[int, int, Outcome[Any]]
 
 
 @final
-class QueueWorkers:
+class QueueWorkers(StrategyBase):
     """``workers`` StoppableWorker threads between an inbox and an outbox, for the whole run."""
 
     name: Final = "queue"
-    shared_memory: Final = False
 
-    __slots__ = ("_current", "_inbox", "_outbox", "_peak", "_threads", "workers")
+    __slots__ = ("_current", "_inbox", "_outbox", "_threads")
 
     def __init__(self, *, workers: int) -> None:
-        self.workers = workers
-        self._peak = ThreadPeak()
+        super().__init__(workers=workers)
         # Bounded so a producer can never run ahead of the workers; the outbox holds at most
         # one dispatch of small results, which the dispatch itself waits for.
         self._inbox: ClosableQueue[Task] = ClosableQueue(2 * workers)
@@ -56,13 +54,6 @@ class QueueWorkers:
         # The queues outlive a dispatch: one that failed or was cancelled leaves tasks in the
         # inbox and answers on their way, so every task and answer carries its dispatch number.
         self._current = 0
-
-    def __repr__(self) -> str:
-        return f"<QueueWorkers workers={self.workers}>"
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
 
     async def __aenter__(self) -> QueueWorkers:
         self._threads = start_workers(

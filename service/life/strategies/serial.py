@@ -7,7 +7,7 @@ from typing import Final, TypeVar, final
 
 from anyio import to_thread
 
-from service.life.strategies._base import ThreadPeak, run_in_order
+from service.life.strategies._base import StrategyBase, run_in_order
 
 __all__ = ["Serial"]
 
@@ -16,33 +16,15 @@ R = TypeVar("R")
 
 
 @final
-class Serial:
+class Serial(StrategyBase):
     """One worker thread computes every chunk in turn (the event loop never blocks)."""
 
     name: Final = "serial"
-    shared_memory: Final = False
 
-    __slots__ = ("_peak",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._peak = ThreadPeak()
-
-    def __repr__(self) -> str:
-        return "<Serial>"
-
-    @property
-    def workers(self) -> int:
-        return 1
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
-
-    async def __aenter__(self) -> Serial:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
+        super().__init__(workers=1)
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         return await to_thread.run_sync(run_in_order, fn, jobs, self._peak)

@@ -13,7 +13,7 @@ from typing import Final, TypeVar, final
 
 from anyio import CancelScope, from_thread, to_thread
 
-from service.life.strategies._base import ThreadPeak
+from service.life.strategies._base import StrategyBase
 
 __all__ = ["ThreadPool"]
 
@@ -24,25 +24,16 @@ _POLL_S: Final = 0.05
 
 
 @final
-class ThreadPool:
+class ThreadPool(StrategyBase):
     """``workers`` pooled threads; a dispatch submits every chunk and waits for them in order."""
 
     name: Final = "threadpool"
-    shared_memory: Final = False
 
-    __slots__ = ("_executor", "_peak", "workers")
+    __slots__ = ("_executor",)
 
     def __init__(self, *, workers: int) -> None:
-        self.workers = workers
-        self._peak = ThreadPeak()
+        super().__init__(workers=workers)
         self._executor: ThreadPoolExecutor | None = None
-
-    def __repr__(self) -> str:
-        return f"<ThreadPool workers={self.workers}>"
-
-    @property
-    def peak_threads(self) -> int:
-        return self._peak.peak
 
     async def __aenter__(self) -> ThreadPool:
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="life-pool")

@@ -24,7 +24,7 @@ def test_serial_has_one_worker_whatever_is_asked() -> None:
         1,
     )
     assert make_strategy("serial", workers=8, limits=LIMITS).workers == 1
-    assert repr(Serial()) == "<Serial>"
+    assert repr(Serial()) == "<Serial workers=1>"
 
 
 @pytest.mark.anyio
