@@ -41,6 +41,7 @@ class Small:
     strategy: str
     seconds_per_generation: float
     peak_threads: int
+    threads_started: int
     peak_rss_mib: float
 
 
@@ -61,9 +62,8 @@ def small_one(strategy: str) -> Small:
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
-    return Small(
-        strategy, result.elapsed_s / SMALL_GENERATIONS, result.peak_threads, rss_kib / 1024
-    )
+    seconds = result.elapsed_s / SMALL_GENERATIONS
+    return Small(strategy, seconds, result.peak_threads, result.threads_started, rss_kib / 1024)
 
 
 def _small(strategy: str) -> Small:
@@ -83,14 +83,15 @@ def main() -> None:
     """Print both tables (Markdown, for README)."""
     print(machine())
     print(f"\n1. The book's setting: {SMALL}x{SMALL} torus, a chunk per cell, reference engine\n")
-    print("| strategy | ms / generation | vs serial | peak threads | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| strategy | ms / gen. | vs serial | threads started | peak threads | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|")
     rows = [_small(name) for name in STRATEGIES]
     serial = rows[0].seconds_per_generation
     for row in rows:
         print(
             f"| {row.strategy} | {row.seconds_per_generation * 1e3:.1f} | "
-            f"{row.seconds_per_generation / serial:.2f}x | {row.peak_threads} | "
+            f"{row.seconds_per_generation / serial:.2f}x | {row.threads_started} | "
+            f"{row.peak_threads} | "
             f"{row.peak_rss_mib:.0f} |"
         )
     cores = os.cpu_count() or 1

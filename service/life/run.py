@@ -41,6 +41,7 @@ class LifeResult:
     workers: int = 1
     chunks: int = 1
     peak_threads: int = 1
+    threads_started: int = 0
 
     @property
     def population(self) -> int:
@@ -77,6 +78,7 @@ class LifeResult:
             "workers": self.workers,
             "chunks": self.chunks,
             "peak_threads": self.peak_threads,
+            "threads_started": self.threads_started,
         }
 
 
@@ -197,6 +199,7 @@ async def run_life_async(
         workers,
         max(1, stepper.chunks),
         fanout.peak_threads,
+        fanout.threads_started,
     )
 
 

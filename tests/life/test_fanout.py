@@ -55,6 +55,10 @@ class Counting:
     def peak_threads(self) -> int:
         return self._inner.peak_threads
 
+    @property
+    def threads_started(self) -> int:
+        return self._inner.threads_started
+
     async def __aenter__(self) -> Counting:
         return self
 

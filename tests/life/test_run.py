@@ -35,6 +35,7 @@ SUMMARY_KEYS: Final = {
     "workers",
     "chunks",
     "peak_threads",
+    "threads_started",
 }
 
 

@@ -35,6 +35,11 @@ class Strategy(Protocol):
     @property
     def peak_threads(self) -> int: ...
 
+    @property
+    def threads_started(self) -> int:
+        """Threads the strategy created itself during the run."""
+        ...
+
     async def __aenter__(self) -> Strategy: ...
 
     async def __aexit__(self, *exc_info: object) -> None: ...
@@ -47,11 +52,13 @@ class StrategyBase:
 
     shared_memory: ClassVar[bool] = False
 
-    __slots__ = ("_peak", "workers")
+    __slots__ = ("_peak", "threads_started", "workers")
 
     def __init__(self, *, workers: int) -> None:
         self.workers = workers
         self._peak = ThreadPeak()
+        # Threads this strategy created itself (anyio's own worker threads are not counted).
+        self.threads_started = 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} workers={self.workers}>"

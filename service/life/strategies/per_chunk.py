@@ -71,6 +71,7 @@ class ThreadPerChunk(StrategyBase):
             threading.Thread(target=chunk, args=(i, job), name=f"life-chunk-{i}")
             for i, job in enumerate(jobs)
         ]
+        self.threads_started += len(threads)
         for thread in threads:
             thread.start()
         self._join(threads)

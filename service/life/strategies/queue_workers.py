@@ -56,6 +56,7 @@ class QueueWorkers(StrategyBase):
         self._current = 0
 
     async def __aenter__(self) -> QueueWorkers:
+        self.threads_started = self.workers
         self._threads = start_workers(
             self.workers, self._work, self._inbox, self._outbox, name="life-queue"
         )

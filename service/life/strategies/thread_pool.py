@@ -37,6 +37,7 @@ class ThreadPool(StrategyBase):
 
     async def __aenter__(self) -> ThreadPool:
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="life-pool")
+        self.threads_started = self.workers
         # The executor starts threads lazily, and not while one counts as idle: the first
         # dispatch would run its chunks one after another. Make every thread start now.
         # Shielded (it is brief): cancelled halfway, the pool would be lost with no __aexit__.

@@ -12,6 +12,7 @@ from service.errors import LimitExceeded
 from service.life.fanout import Chunking
 from service.life.pattern import Pattern
 from service.life.run import run_life
+from service.life.soup import Soup
 from service.life.strategies import make_strategy
 from service.life.strategies.per_chunk import ThreadPerChunk
 from service.life.topology import Topology
@@ -63,3 +64,16 @@ async def test_every_chunk_gets_a_thread_of_its_own() -> None:
         assert await strategy.map(job, list(range(6))) == list(range(6))
         assert strategy.peak_threads >= 7  # six chunks, and the thread that waits for them
     assert sorted(names) == [f"life-chunk-{index}" for index in range(6)]
+
+
+def test_a_thread_is_started_for_every_cell_of_every_generation() -> None:
+    result = run_life(
+        Soup(4, 4, 0.5, seed=1).pattern(max_cells=16),
+        3,
+        limits=LifeSettings(),
+        engine="reference",
+        strategy="threads",
+        chunking=Chunking(cells=True),
+        topology=Topology("torus", 4, 4),
+    )
+    assert result.threads_started == 4 * 4 * 3
