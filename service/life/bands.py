@@ -16,7 +16,7 @@ import numpy as np
 
 from service.life.bits import Words
 
-__all__ = ["Band", "fill_rows", "halo_above", "halo_depth", "halo_rows", "with_halo"]
+__all__ = ["Band", "fill_rows", "halo_depth", "halo_rows", "with_halo"]
 
 
 @final
@@ -43,22 +43,17 @@ def halo_depth(band_rows: int, generations: int) -> int:
 
 
 def with_halo(words: Words, band: Band, halo: int, wrap_y: bool) -> Words:
-    """The band's rows with ``halo`` rows either side: wrapped on a torus, cut at a plane's edges.
+    r"""The band's rows with ``halo`` rows either side: wrapped on a torus, cut at a plane's edges.
 
     A plane's halo stops at the grid's first and last rows instead of being padded with dead
     rows: padding rows would be stepped like any others and come to life, while past a plane's
     edge every cell stays dead in every generation, as the kernel assumes beyond the rows it
-    is given. The band starts :func:`halo_above` rows into the piece.
+    is given. The band starts :func:`halo_rows`\ ``[0]`` rows into the piece.
     """
     above, below = halo_rows(band, halo, words.shape[0], wrap_y)
     piece = np.empty((above + band.rows + below, words.shape[1]), dtype=words.dtype)
     fill_rows(words, band.start - above, piece)
     return piece
-
-
-def halo_above(band: Band, halo: int, wrap_y: bool) -> int:
-    """How many rows :func:`with_halo` puts above the band."""
-    return halo if wrap_y else min(halo, band.start)
 
 
 def halo_rows(band: Band, halo: int, height: int, wrap_y: bool) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from service.errors import InvalidInput, LimitExceeded
 from service.life.bands import Band, halo_depth
 from service.life.bits import Words, pack, unpack
 from service.life.chunks import BandJob, CellJob, Grid, LocalGrid, run_band, run_cell
+from service.life.engines import get_engine
 from service.life.pattern import Cells
 from service.life.rules import Rule
 from service.life.strategies import Strategy
@@ -29,8 +30,6 @@ __all__ = ["CELL_CHUNK_LIMIT", "Chunking", "FanoutStepper"]
 
 CELL_CHUNK_LIMIT: Final = 65_536
 """Per-cell chunks are the book's lesson for small grids; past this many cells, use bands."""
-
-_RATE_HINTS: Final = {"reference": 1e6, "numpy": 3e9, "bitpacked": 5e10}
 
 
 @final
@@ -74,7 +73,8 @@ class FanoutStepper:
 
     @property
     def rate_hint(self) -> float:
-        return _RATE_HINTS[self.name] * (1 if self.chunking.cells else self.strategy.workers)
+        one_core = get_engine(self.name).rate_hint
+        return one_core * (1 if self.chunking.cells else self.strategy.workers)
 
     async def advance(
         self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
-from service.life.bands import Band, halo_above, halo_depth, with_halo
+from service.life.bands import Band, halo_depth, halo_rows, with_halo
 
 
 def test_a_band_counts_its_rows() -> None:
@@ -50,22 +50,22 @@ def test_halo_depth_is_at_least_one() -> None:
 def test_with_halo_wraps_on_a_torus_and_stops_at_a_planes_edges() -> None:
     words = np.arange(1, 6, dtype=np.uint64).reshape(5, 1)
     assert with_halo(words, Band(0, 2), 2, True).ravel().tolist() == [4, 5, 1, 2, 3, 4]
-    assert halo_above(Band(0, 2), 2, True) == 2
+    assert halo_rows(Band(0, 2), 2, 10, True)[0] == 2
     assert with_halo(words, Band(0, 2), 2, False).ravel().tolist() == [1, 2, 3, 4]
-    assert halo_above(Band(0, 2), 2, False) == 0
+    assert halo_rows(Band(0, 2), 2, 10, False)[0] == 0
     assert with_halo(words, Band(3, 5), 2, False).ravel().tolist() == [2, 3, 4, 5]
-    assert halo_above(Band(3, 5), 2, False) == 2
+    assert halo_rows(Band(3, 5), 2, words.shape[0], False)[0] == 2
 
 
 def test_a_halo_deeper_than_the_torus_wraps_round_it_again() -> None:
     words = np.arange(1, 4, dtype=np.uint64).reshape(3, 1)
     piece = with_halo(words, Band(1, 2), 4, True)
     assert piece.ravel().tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3]
-    assert halo_above(Band(1, 2), 4, True) == 4
+    assert halo_rows(Band(1, 2), 4, words.shape[0], True)[0] == 4
     assert piece[4, 0] == words[1, 0]
 
 
 def test_a_halo_deeper_than_the_plane_stops_at_both_edges() -> None:
     words = np.arange(1, 4, dtype=np.uint64).reshape(3, 1)
     assert with_halo(words, Band(1, 2), 4, False).ravel().tolist() == [1, 2, 3]
-    assert halo_above(Band(1, 2), 4, False) == 1
+    assert halo_rows(Band(1, 2), 4, words.shape[0], False)[0] == 1

@@ -85,7 +85,7 @@ class BitpackedEngine:
     """64 cells a word, bit-sliced adders, compiled by numba."""
 
     name: Final = "bitpacked"
-    rate_hint: Final = 3e10
+    rate_hint: Final = 5e10
 
     def __repr__(self) -> str:
         return "<BitpackedEngine>"
