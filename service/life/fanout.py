@@ -96,7 +96,7 @@ class FanoutStepper:
             generations if len(bands) == 1 else halo_depth(min(b.rows for b in bands), generations)
         )
         words = pack(cells)
-        with self._buffers(words) as (source, target, read):
+        with self._buffers(words, owned=True) as (source, target, read):
             done = 0
             while done < generations:
                 gens = min(depth, generations - done)
@@ -131,7 +131,7 @@ class FanoutStepper:
                 f"for grids up to {CELL_CHUNK_LIMIT} cells; use --chunk-rows"
             )
         self.chunks = max(self.chunks, cells.size)
-        with self._buffers(cells) as (source, target, read):
+        with self._buffers(cells, owned=False) as (source, target, read):
             for _ in range(generations):
                 jobs = [
                     CellJob(
@@ -146,21 +146,26 @@ class FanoutStepper:
 
     @contextmanager
     def _buffers(
-        self, initial: npt.NDArray[np.generic]
+        self, initial: npt.NDArray[np.generic], *, owned: bool
     ) -> Iterator[tuple[Grid, Grid, Callable[[Grid], npt.NDArray[np.generic]]]]:
-        """Two grids to step between: local arrays, or shared memory for other processes."""
+        """Two grids to step between: local arrays, or shared memory for other processes.
+
+        ``owned``: ``initial`` is this stepper's own (freshly packed) and may be stepped in place.
+        What ``read`` returns belongs to the caller: the stepper keeps no reference to it.
+        """
         if not self.strategy.shared_memory:
-            yield LocalGrid(initial.copy()), LocalGrid(np.empty_like(initial)), _read_local
+            first = initial if owned else initial.copy()
+            yield LocalGrid(first), LocalGrid(np.empty_like(initial)), _read_local
             return
         with (
             SharedArray.create(initial.shape, initial.dtype) as one,
             SharedArray.create(initial.shape, initial.dtype) as two,
         ):
             one.array[...] = initial
-            owned = {one.spec: one, two.spec: two}
-            yield one.spec, two.spec, lambda grid: owned[grid].array.copy()  # type: ignore[index]
+            blocks = {one.spec: one, two.spec: two}
+            yield one.spec, two.spec, lambda grid: blocks[grid].array.copy()  # type: ignore[index]
 
 
 def _read_local(grid: Grid) -> npt.NDArray[np.generic]:
     assert isinstance(grid, LocalGrid)
-    return grid.array.copy()
+    return grid.array
