@@ -6,7 +6,6 @@ would. The rule is turned into the few comparisons it needs, in Python, once per
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import reduce
 from operator import or_
 from typing import Final, final
@@ -21,7 +20,6 @@ __all__ = ["NumpyEngine", "advance_words"]
 
 _ONE: Final = np.uint64(1)
 _TOP: Final = np.uint64(63)
-Counter = Callable[[list[Words]], Words]
 
 
 @final
