@@ -136,7 +136,7 @@ def life(ctx: click.Context, /, **options: Any) -> None:
     )
     output = options["output"]
     frames: list[Cells] = []
-    with _progress_bar(enabled=not options["as_json"]) as progress:
+    with _progress_bar(options["generations"], enabled=not options["as_json"]) as progress:
         result = run_life(
             pattern,
             options["generations"],
@@ -219,7 +219,7 @@ def _report(result: LifeResult, seed: int | None, *, as_json: bool, to_stdout: b
 
 
 @contextmanager
-def _progress_bar(*, enabled: bool) -> Iterator[Progress | None]:
+def _progress_bar(total: int, *, enabled: bool) -> Iterator[Progress | None]:
     """A rich progress bar on a terminal's stderr; nothing otherwise."""
     if not (enabled and sys.stderr.isatty()):
         yield None
@@ -234,7 +234,7 @@ def _progress_bar(*, enabled: bool) -> Iterator[Progress | None]:
         transient=True,
         console=None,
     ) as bar:
-        task = bar.add_task("life", total=None)
+        task = bar.add_task("life", total=total)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
