@@ -28,7 +28,7 @@ __all__ = ["main"]
 
 STRATEGIES: Final = tuple(name for name in STRATEGY_NAMES if name != "auto")
 SMALL: Final = 16
-SMALL_GENERATIONS: Final = 4
+SMALL_GENERATIONS: Final = 20
 BIG: Final = ((2048, 1000), (4096, 250))
 REPEATS: Final = 5
 

@@ -95,6 +95,9 @@ class FanoutStepper:
         depth = (
             generations if len(bands) == 1 else halo_depth(min(b.rows for b in bands), generations)
         )
+        # As many meetings as that depth needs, with the generations shared out evenly: a short
+        # last round would pay a whole meeting for a few generations.
+        depth = -(-generations // -(-generations // depth))
         words = pack(cells)
         with self._buffers(words, owned=True) as (source, target, read):
             done = 0
