@@ -17,12 +17,12 @@ from typing import Any, NoReturn
 import click
 
 from service.config import LifeSettings, Settings, load_settings
-from service.errors import FanoutError, InvalidInput, NotAvailable
+from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable
 from service.life.engines import ENGINE_NAMES
 from service.life.fanout import Chunking
 from service.life.formats import format_pattern, load_pattern, read_pattern, write_pattern
-from service.life.pattern import Cells, Pattern
-from service.life.render import render_gif, render_png
+from service.life.pattern import Pattern
+from service.life.render import MAX_GIF_FRAMES, GifFrames, render_png
 from service.life.rules import Rule, parse_rule
 from service.life.run import LifeResult, resolve_topology, run_life
 from service.life.soup import parse_soup
@@ -135,7 +135,7 @@ def life(ctx: click.Context, /, **options: Any) -> None:
         options["topology"], size, rule_topology=rule_topology, pattern=pattern
     )
     output = options["output"]
-    frames: list[Cells] = []
+    gif = _animation(output, options["generations"], options["every"])
     with _progress_bar(options["generations"], enabled=not options["as_json"]) as progress:
         result = run_life(
             pattern,
@@ -148,10 +148,10 @@ def life(ctx: click.Context, /, **options: Any) -> None:
             workers=options["workers"],
             chunking=_chunking(options),
             progress=progress,
-            every=options["every"] if _is_gif(output) else 0,
-            snapshot=(lambda _g, p: frames.append(p.cells.copy())) if _is_gif(output) else None,
+            every=options["every"] if gif is not None else 0,
+            snapshot=(lambda _g, p: gif.add(p.cells)) if gif is not None else None,
         )
-    _write_output(result, output, frames, cell_size=options["cell_size"])
+    _write_output(result, output, gif, cell_size=options["cell_size"])
     _report(result, seed, as_json=options["as_json"], to_stdout=output != "-")
 
 
@@ -183,8 +183,21 @@ def _is_gif(output: str | None) -> bool:
     return output is not None and output.lower().endswith(".gif")
 
 
+def _animation(output: str | None, generations: int, every: int) -> GifFrames | None:
+    """Frames for a GIF output, refused up front when the run would make too many."""
+    if not _is_gif(output):
+        return None
+    frames = generations // every + 1 + (generations % every > 0)
+    if frames > MAX_GIF_FRAMES:
+        raise LimitExceeded(
+            f"-g {generations} --every {every} makes {frames} frames; an animation holds at "
+            f"most {MAX_GIF_FRAMES}: use --every {-(-generations // (MAX_GIF_FRAMES - 2))} or more"
+        )
+    return GifFrames()
+
+
 def _write_output(
-    result: LifeResult, output: str | None, frames: list[Cells], *, cell_size: int
+    result: LifeResult, output: str | None, gif: GifFrames | None, *, cell_size: int
 ) -> None:
     if output is None:
         return
@@ -197,7 +210,8 @@ def _write_output(
     if suffix == ".png":
         render_png(result.pattern.cells, output, cell_size=cell_size)
     elif suffix == ".gif":
-        render_gif(frames, output, cell_size=cell_size)
+        assert gif is not None
+        gif.write(output, cell_size=cell_size)
     else:
         write_pattern(_for_file(result), output)
 

@@ -407,3 +407,13 @@ def test_python_m_service_reports_errors_in_one_line() -> None:
     assert done.stdout == ""
     assert done.stderr.startswith("fanout: error: rule 'B9/S23'")
     assert done.stderr.count("\n") == 1
+
+
+def test_an_animation_with_too_many_frames_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "long.gif"
+    outcome = fanout(capsys, "life", GLIDER, "-g", "5000", "--every", "1", "-o", str(out))
+    assert_one_line_error(outcome, 2, "-g 5000 --every 1 makes 5001 frames")
+    assert "--every 6 or more" in outcome.err
+    assert not out.exists()

@@ -19,7 +19,7 @@ from service.life.formats import (
     write_pattern,
 )
 from service.life.pattern import Pattern
-from service.life.render import png_bytes, render_gif, render_png
+from service.life.render import GifFrames, png_bytes, render_gif, render_png
 from service.life.rules import CONWAY, Rule, parse_rule
 from service.life.run import LifeResult, resolve_topology, run_life, run_life_async
 from service.life.soup import Soup, parse_soup
@@ -31,6 +31,7 @@ __all__ = [
     "ENGINE_NAMES",
     "STRATEGY_NAMES",
     "Chunking",
+    "GifFrames",
     "LifeResult",
     "Pattern",
     "Rule",

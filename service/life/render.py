@@ -28,10 +28,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from service.errors import FanoutError, InvalidInput
+from service.errors import FanoutError, InvalidInput, LimitExceeded
 from service.life.pattern import Cells
 
-__all__ = ["png_bytes", "render_gif", "render_png"]
+__all__ = ["MAX_GIF_BYTES", "MAX_GIF_FRAMES", "GifFrames", "png_bytes", "render_gif", "render_png"]
 
 _Grey: TypeAlias = npt.NDArray[np.uint8]
 
@@ -77,6 +77,67 @@ def png_bytes(cells: Cells, *, cell_size: int = 4, max_side: int = 4096) -> byte
     return buffer.getvalue()
 
 
+MAX_GIF_FRAMES: Final = 1000
+MAX_GIF_BYTES: Final = 256 * 1024 * 1024
+"""An animation holds at most this many frames and this many bytes of downscaled frames."""
+
+
+@final
+class GifFrames:
+    """Frames of an animated GIF, downscaled as they are added, so memory stays bounded.
+
+    Pillow needs every frame before it writes the file; keeping each one already reduced to at
+    most ``max_side**2`` bytes, and refusing past :data:`MAX_GIF_FRAMES` frames or
+    :data:`MAX_GIF_BYTES` bytes, keeps a long run from filling memory.
+    """
+
+    __slots__ = ("_inks", "_size", "max_side")
+
+    def __init__(self, *, max_side: int = 1024) -> None:
+        _check(1, max_side)
+        self.max_side = max_side
+        self._inks: list[_Ink] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._inks)
+
+    def __repr__(self) -> str:
+        return f"<GifFrames {len(self._inks)} frames, {self._size} bytes>"
+
+    def add(self, cells: Cells) -> None:
+        """Reduce one generation and keep it (the array itself is not kept)."""
+        ink = _ink(cells, self.max_side)
+        if len(self._inks) >= MAX_GIF_FRAMES or self._size + ink.levels.nbytes > MAX_GIF_BYTES:
+            raise LimitExceeded(
+                f"an animation holds at most {MAX_GIF_FRAMES} frames and "
+                f"{MAX_GIF_BYTES // 2**20} MiB: take fewer frames (a larger --every)"
+            )
+        self._inks.append(ink)
+        self._size += ink.levels.nbytes
+
+    def write(
+        self, path: str | os.PathLike[str], *, cell_size: int = 4, duration_ms: int = 100
+    ) -> None:
+        """Write the frames as a GIF that loops forever, ``duration_ms`` per frame.
+
+        Frames of different shapes are centred on one canvas that fits the largest.
+        Consecutive identical frames merge into one longer frame, as Pillow writes them.
+        """
+        _check(cell_size, self.max_side)
+        if not _within(duration_ms, _DURATIONS_MS):
+            raise InvalidInput(
+                f"duration_ms {duration_ms!r} is out of range: must be an integer 10 to 60000"
+            )
+        if not self._inks:
+            raise InvalidInput("an animation needs at least one frame, got none")
+        images = _images(self._inks, cell_size, self.max_side)
+        options: dict[str, Any] = {"save_all": True, "append_images": images[1:], "loop": 0}
+        options.update(format="GIF", duration=duration_ms)
+        target = Path(path)
+        _write_atomic(target, lambda stream: _save(images[0], stream, str(target), **options))
+
+
 def render_gif(
     frames: Iterable[Cells],
     path: str | os.PathLike[str],
@@ -85,26 +146,12 @@ def render_gif(
     duration_ms: int = 100,
     max_side: int = 1024,
 ) -> None:
-    """Draw ``frames`` as a GIF at ``path`` that loops forever, ``duration_ms`` per frame.
-
-    Frames of different shapes are centred on one canvas that fits the largest. Each frame is
-    downscaled as it arrives, so memory grows by at most ``max_side**2`` bytes a frame (Pillow
-    holds every frame until the file is written). Consecutive identical frames merge into one
-    longer frame, as Pillow writes them.
-    """
+    """Draw ``frames`` as a looping GIF at ``path`` (see :class:`GifFrames`)."""
     _check(cell_size, max_side)
-    if not _within(duration_ms, _DURATIONS_MS):
-        raise InvalidInput(
-            f"duration_ms {duration_ms!r} is out of range: must be an integer 10 to 60000"
-        )
-    inks = [_ink(cells, max_side) for cells in frames]
-    if not inks:
-        raise InvalidInput("render_gif needs at least one frame, got none")
-    images = _images(inks, cell_size, max_side)
-    options: dict[str, Any] = {"save_all": True, "append_images": images[1:], "loop": 0}
-    options.update(format="GIF", duration=duration_ms)
-    target = Path(path)
-    _write_atomic(target, lambda stream: _save(images[0], stream, str(target), **options))
+    gif = GifFrames(max_side=max_side)
+    for cells in frames:
+        gif.add(cells)
+    gif.write(path, cell_size=cell_size, duration_ms=duration_ms)
 
 
 def _check(cell_size: int, max_side: int) -> None:

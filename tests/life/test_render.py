@@ -178,3 +178,22 @@ def test_rewrite_replaces_the_file_whole(tmp_path: Path) -> None:
     render_png(grid(4, 4, GLIDER), path)
     assert pixels(path).shape == (16, 16)
     assert [p.name for p in tmp_path.iterdir()] == ["twice.png"]
+
+
+def test_gif_frames_are_kept_downscaled_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.errors import LimitExceeded
+    from service.life import render
+
+    monkeypatch.setattr(render, "MAX_GIF_FRAMES", 3)
+    gif = render.GifFrames(max_side=64)
+    big = np.ones((1000, 1000), dtype=np.uint8)
+    for _ in range(3):
+        gif.add(big)
+    with pytest.raises(LimitExceeded, match="at most 3 frames"):
+        gif.add(big)
+    assert len(gif) == 3
+    gif.write(tmp_path / "run.gif")
+    with Image.open(tmp_path / "run.gif") as image:
+        assert max(image.size) <= 64
