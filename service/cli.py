@@ -20,7 +20,7 @@ from service.config import LifeSettings, Settings, load_settings
 from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable
 from service.life.engines import ENGINE_NAMES
 from service.life.fanout import Chunking
-from service.life.formats import format_pattern, load_pattern, read_pattern, write_pattern
+from service.life.formats import format_pattern, load_pattern, read_stream, write_pattern
 from service.life.pattern import Pattern
 from service.life.render import MAX_GIF_FRAMES, GifFrames, render_png
 from service.life.rules import Rule, parse_rule
@@ -163,9 +163,7 @@ def _source(path: str | None, soup: str | None, limits: LifeSettings) -> tuple[P
         return recipe.pattern(max_cells=limits.max_cells), recipe.seed
     assert path is not None
     if path == "-":
-        return read_pattern(
-            sys.stdin.buffer.read(), source="<stdin>", max_cells=limits.max_cells
-        ), None
+        return read_stream(sys.stdin.buffer, source="<stdin>", max_cells=limits.max_cells), None
     return load_pattern(path, max_cells=limits.max_cells), None
 
 

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Final, Literal, Protocol, TypeAlias
+from typing import BinaryIO, Final, Literal, Protocol, TypeAlias
 
 from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable, PatternError
 from service.life._rle_meta import is_header
@@ -41,6 +41,7 @@ __all__ = [
     "format_pattern",
     "load_pattern",
     "read_pattern",
+    "read_stream",
     "sniff_format",
     "write_pattern",
 ]
@@ -126,12 +127,23 @@ def load_pattern(
     source = os.fspath(path)
     try:
         with open(path, "rb") as file:
-            data = file.read(max_bytes + 1)
+            return read_stream(file, source=source, max_cells=max_cells, max_bytes=max_bytes)
     except OSError as exc:
         raise PatternError(f"cannot read the file: {exc.strerror or exc}", source=source) from exc
+
+
+def read_stream(
+    stream: BinaryIO,
+    *,
+    source: str,
+    max_cells: int = DEFAULT_MAX_CELLS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Pattern:
+    """Read a pattern from a binary stream (a file, standard input), at most ``max_bytes``."""
+    data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise LimitExceeded(
-            f"{source}: the file is larger than the limit of {max_bytes} bytes: "
+            f"{source}: the input is larger than the limit of {max_bytes} bytes: "
             "trim the pattern or raise the limit"
         )
     return read_pattern(data, source=source, max_cells=max_cells)

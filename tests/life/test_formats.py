@@ -248,3 +248,15 @@ def test_bundled_gun_matches_its_picture() -> None:
 def test_unknown_bundled_pattern(name: str) -> None:
     with pytest.raises(InvalidInput, match=r"no bundled pattern .*: choose one of acorn\.rle"):
         bundled_pattern_path(name)
+
+
+def test_a_stream_past_the_byte_limit_is_refused_without_reading_it_all() -> None:
+    import io
+
+    from service.errors import LimitExceeded
+    from service.life.formats import read_stream
+
+    stream = io.BytesIO(b"o" * 1000)
+    with pytest.raises(LimitExceeded, match=r"<stdin>: the input is larger than the limit of 100"):
+        read_stream(stream, source="<stdin>", max_bytes=100)
+    assert stream.tell() == 101
