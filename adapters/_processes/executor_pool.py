@@ -12,17 +12,16 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future
 from queue import SimpleQueue
-from types import TracebackType
 from typing import Any, final
 
 from adapters._processes.errors import PoolClosed, WorkerCrashed
-from adapters._processes.protocol import R, T
+from adapters._processes.protocol import ClosesOnExit, R, T
 
 __all__ = ["ExecutorPool"]
 
 
 @final
-class ExecutorPool:
+class ExecutorPool(ClosesOnExit):
     """Runs map() through ``executor.submit``; closes and terminates ``executor`` if ``owned``.
 
     Not owned (the default), the executor is shared: close() and terminate() stop this pool
@@ -75,20 +74,6 @@ class ExecutorPool:
                 finished.put(None)  # wakes that map()
         if self._owned:
             self._executor.shutdown(wait=False, cancel_futures=True)
-
-    def __enter__(self) -> ExecutorPool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.terminate()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

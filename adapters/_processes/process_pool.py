@@ -36,11 +36,10 @@ from contextlib import suppress
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias, cast, final
 
 from adapters._processes.errors import PoolClosed, WorkerCrashed, describe_exit
-from adapters._processes.protocol import R, T
+from adapters._processes.protocol import ClosesOnExit, R, T
 from adapters._processes.worker import READY, Failure, serve
 
 __all__ = ["STOP_TIMEOUT_S", "ProcessPool"]
@@ -76,7 +75,7 @@ class _Worker:
 
 
 @final
-class ProcessPool:
+class ProcessPool(ClosesOnExit):
     """``workers`` processes that run module-level functions on picklable items.
 
     A context manager: leaving normally closes the pool, leaving with an exception (a
@@ -186,20 +185,6 @@ class ProcessPool:
         self._stop_all()
         with self._map_lock:  # a map() woken by its workers' deaths lets go of the pipes
             self._release()
-
-    def __enter__(self) -> ProcessPool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.terminate()
 
     def __repr__(self) -> str:
         return f"<ProcessPool {len(self._workers)} workers {self._state}>"

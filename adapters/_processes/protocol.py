@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 
-__all__ = ["R", "T", "WorkerPool"]
+__all__ = ["ClosesOnExit", "R", "T", "WorkerPool"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,3 +30,24 @@ class WorkerPool(Protocol):
     def terminate(self) -> None:
         """Stop now: cancel what has not started and stop what runs if the pool can. Idempotent."""
         ...
+
+
+class ClosesOnExit:
+    """``with pool:`` closes it after a clean block and terminates it after an exception."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def terminate(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.terminate()
