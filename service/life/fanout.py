@@ -15,6 +15,7 @@ from typing import Final, cast, final
 
 import numpy as np
 import numpy.typing as npt
+from anyio import from_thread, to_thread
 
 from adapters.processes import SharedArray
 from service.errors import InvalidInput, LimitExceeded
@@ -98,30 +99,46 @@ class FanoutStepper:
         # As many meetings as that depth needs, with the generations shared out evenly: a short
         # last round would pay a whole meeting for a few generations.
         depth = -(-generations // -(-generations // depth))
+        rounds = [depth] * (generations // depth)
+        if generations % depth:
+            rounds.append(generations % depth)
+        single = len(bands) == 1
+
+        def dispatch(source: Grid, target: Grid, gens: int) -> list[BandJob]:
+            return [
+                BandJob(
+                    source,
+                    target,
+                    band,
+                    width,
+                    gens,
+                    wrap_x,
+                    wrap_y,
+                    self.name,
+                    rule.birth_mask,
+                    rule.survival_mask,
+                    single,
+                )
+                for band in bands
+            ]
+
         words = pack(cells)
         with self._buffers(words, owned=True) as (source, target, read):
-            done = 0
-            while done < generations:
-                gens = min(depth, generations - done)
-                jobs = [
-                    BandJob(
-                        source,
-                        target,
-                        band,
-                        width,
-                        gens,
-                        wrap_x,
-                        wrap_y,
-                        self.name,
-                        rule.birth_mask,
-                        rule.survival_mask,
-                        len(bands) == 1,
-                    )
-                    for band in bands
-                ]
-                await self.strategy.map(run_band, jobs)
-                source, target = target, source
-                done += gens
+            if (blocking := self.strategy.blocking()) is not None:
+                # Every round on one worker thread: a meeting costs a hand-off between threads
+                # (~50 us here) instead of two trips through the event loop (~200 us).
+                def every_round(source: Grid, target: Grid) -> Grid:
+                    for gens in rounds:
+                        from_thread.check_cancelled()
+                        blocking(run_band, dispatch(source, target, gens))
+                        source, target = target, source
+                    return source
+
+                source = await to_thread.run_sync(every_round, source, target)
+            else:
+                for gens in rounds:
+                    await self.strategy.map(run_band, dispatch(source, target, gens))
+                    source, target = target, source
             return unpack(cast(Words, read(source)), width)
 
     async def _by_cell(

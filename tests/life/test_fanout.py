@@ -23,7 +23,7 @@ from service.life.engines.vectorised import NumpyEngine
 from service.life.fanout import CELL_CHUNK_LIMIT, Chunking, FanoutStepper
 from service.life.pattern import Cells
 from service.life.rules import CONWAY, Rule
-from service.life.strategies import Strategy
+from service.life.strategies import BlockingMap, Strategy
 from service.life.strategies.serial import Serial
 
 T = TypeVar("T")
@@ -39,15 +39,20 @@ class Counting:
 
     With ``shared_memory`` the stepper puts its grids in shared memory, as it does for
     processes, while the jobs still run here: the shared path without starting a process.
+    ``on_loop``: every dispatch comes through ``map`` on the event loop, as for coroutines,
+    instead of all of a step's dispatches through ``blocking`` on one worker thread.
     """
 
     name: Final = "counting"
 
-    __slots__ = ("_inner", "dispatches", "shared_memory", "workers")
+    __slots__ = ("_inner", "dispatches", "on_loop", "shared_memory", "workers")
 
-    def __init__(self, *, workers: int = 1, shared_memory: bool = False) -> None:
+    def __init__(
+        self, *, workers: int = 1, shared_memory: bool = False, on_loop: bool = False
+    ) -> None:
         self.workers = workers
         self.shared_memory = shared_memory
+        self.on_loop = on_loop
         self.dispatches: list[int] = []
         self._inner = Serial()
 
@@ -68,6 +73,13 @@ class Counting:
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         self.dispatches.append(len(jobs))
         return await self._inner.map(fn, jobs)
+
+    def blocking(self) -> BlockingMap | None:
+        return None if self.on_loop else self._blocking
+
+    def _blocking(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        self.dispatches.append(len(jobs))
+        return self._inner.blocking()(fn, jobs)
 
 
 def soup(height: int, width: int, seed: int, density: float = 0.4) -> Cells:
@@ -203,9 +215,10 @@ async def test_a_plane_edge_stays_dead_across_a_deep_round() -> None:
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("on_loop", [False, True], ids=["one-thread", "on-loop"])
 @pytest.mark.anyio
-async def test_one_dispatch_per_meeting_with_one_job_a_band() -> None:
-    counting = Counting()
+async def test_one_dispatch_per_meeting_with_one_job_a_band(on_loop: bool) -> None:
+    counting = Counting(on_loop=on_loop)
     async with counting:
         stepper = FanoutStepper("numpy", counting, Chunking(rows=8))
         await stepper.advance(soup(32, 64, seed=1), CONWAY, 10, wrap_x=True, wrap_y=True)

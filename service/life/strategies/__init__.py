@@ -22,7 +22,7 @@ from typing import Final, Literal, TypeAlias
 
 from service.config import LifeSettings
 from service.errors import InvalidInput, LimitExceeded
-from service.life.strategies._base import Strategy
+from service.life.strategies._base import BlockingMap, Strategy
 from service.life.strategies.coroutines import Coroutines
 from service.life.strategies.per_chunk import ThreadPerChunk
 from service.life.strategies.processes import Processes
@@ -30,7 +30,14 @@ from service.life.strategies.queue_workers import QueueWorkers
 from service.life.strategies.serial import Serial
 from service.life.strategies.thread_pool import ThreadPool
 
-__all__ = ["STRATEGY_NAMES", "Strategy", "StrategyName", "choose_strategy", "make_strategy"]
+__all__ = [
+    "STRATEGY_NAMES",
+    "BlockingMap",
+    "Strategy",
+    "StrategyName",
+    "choose_strategy",
+    "make_strategy",
+]
 
 StrategyName: TypeAlias = Literal[
     "auto", "serial", "threads", "queue", "threadpool", "coroutines", "processes"

@@ -8,10 +8,23 @@ from typing import ClassVar, Protocol, Self, TypeVar
 
 from anyio import from_thread
 
-__all__ = ["Strategy", "StrategyBase", "ThreadPeak", "first_error", "run_in_order"]
+__all__ = [
+    "BlockingMap",
+    "Strategy",
+    "StrategyBase",
+    "ThreadPeak",
+    "first_error",
+    "run_in_order",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class BlockingMap(Protocol):
+    """``Strategy.map`` as a plain call, made from a worker thread (not the event loop)."""
+
+    def __call__(self, fn: Callable[[T], R], jobs: Sequence[T], /) -> list[R]: ...
 
 
 class Strategy(Protocol):
@@ -46,6 +59,16 @@ class Strategy(Protocol):
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]: ...
 
+    def blocking(self) -> BlockingMap | None:
+        """``map`` to call from a worker thread, for strategies that wait on one anyway.
+
+        A caller with many dispatches to make runs them all on one worker thread: a meeting of
+        the workers is then a hand-off between threads, not two trips through the event loop.
+        The call checks for cancellation (``from_thread.check_cancelled``) while it waits.
+        None: this strategy's dispatches belong on the event loop (``coroutines``).
+        """
+        ...
+
 
 class StrategyBase:
     """What every strategy shares: a worker count, a peak-thread gauge, a no-op lifecycle."""
@@ -72,6 +95,9 @@ class StrategyBase:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def blocking(self) -> BlockingMap | None:
         return None
 
 

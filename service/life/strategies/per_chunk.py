@@ -13,7 +13,7 @@ from typing import Final, TypeVar, final
 from anyio import from_thread, to_thread
 
 from service.errors import LimitExceeded
-from service.life.strategies._base import StrategyBase, first_error
+from service.life.strategies._base import BlockingMap, StrategyBase, first_error
 
 __all__ = ["ThreadPerChunk"]
 
@@ -44,13 +44,23 @@ class ThreadPerChunk(StrategyBase):
         self._stop.set()
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
-        if len(jobs) > self.max_threads:
+        self._check(len(jobs))
+        return await to_thread.run_sync(self._dispatch, fn, jobs)
+
+    def blocking(self) -> BlockingMap:
+        return self._checked_dispatch
+
+    def _check(self, chunks: int) -> None:
+        if chunks > self.max_threads:
             raise LimitExceeded(
-                f"strategy 'threads' would start {len(jobs)} threads at once, past "
+                f"strategy 'threads' would start {chunks} threads at once, past "
                 f"life.max_threads = {self.max_threads}: use bigger chunks (--chunk-rows) or "
                 "a pool (--strategy threadpool or queue)"
             )
-        return await to_thread.run_sync(self._dispatch, fn, jobs)
+
+    def _checked_dispatch(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        self._check(len(jobs))
+        return self._dispatch(fn, jobs)
 
     def _dispatch(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         # A cancelled dispatch set it; this dispatch must run its chunks, not skip them all.

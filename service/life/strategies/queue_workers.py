@@ -22,7 +22,7 @@ from adapters.threads import (
     start_workers,
     stop_workers,
 )
-from service.life.strategies._base import StrategyBase
+from service.life.strategies._base import BlockingMap, StrategyBase
 
 __all__ = ["QueueWorkers"]
 
@@ -72,6 +72,9 @@ class QueueWorkers(StrategyBase):
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         return await to_thread.run_sync(self._dispatch, fn, jobs)
+
+    def blocking(self) -> BlockingMap:
+        return self._dispatch
 
     def _work(self, task: Task) -> Answer:
         self._peak.sample()

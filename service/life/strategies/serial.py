@@ -7,7 +7,7 @@ from typing import Final, TypeVar, final
 
 from anyio import to_thread
 
-from service.life.strategies._base import StrategyBase, run_in_order
+from service.life.strategies._base import BlockingMap, StrategyBase, run_in_order
 
 __all__ = ["Serial"]
 
@@ -28,3 +28,9 @@ class Serial(StrategyBase):
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         return await to_thread.run_sync(run_in_order, fn, jobs, self._peak)
+
+    def blocking(self) -> BlockingMap:
+        return self._in_order
+
+    def _in_order(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        return run_in_order(fn, jobs, self._peak)

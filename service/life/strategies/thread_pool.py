@@ -13,7 +13,7 @@ from typing import Final, TypeVar, final
 
 from anyio import CancelScope, from_thread, to_thread
 
-from service.life.strategies._base import StrategyBase
+from service.life.strategies._base import BlockingMap, StrategyBase
 
 __all__ = ["ThreadPool"]
 
@@ -64,6 +64,9 @@ class ThreadPool(StrategyBase):
 
     async def map(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         return await to_thread.run_sync(self._dispatch, fn, jobs)
+
+    def blocking(self) -> BlockingMap:
+        return self._dispatch
 
     def _dispatch(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
         assert self._executor is not None, "use the strategy in 'async with'"
