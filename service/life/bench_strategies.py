@@ -30,7 +30,7 @@ STRATEGIES: Final = tuple(name for name in STRATEGY_NAMES if name != "auto")
 SMALL: Final = 16
 SMALL_GENERATIONS: Final = 20
 BIG: Final = ((2048, 1000), (4096, 250))
-REPEATS: Final = 5
+REPEATS: Final = 9
 
 
 @final
