@@ -26,6 +26,7 @@ from service.errors import ConfigError
 __all__ = [
     "ENGINES",
     "ENV_PREFIX",
+    "RUNNERS",
     "CryptoSettings",
     "HttpSettings",
     "JobSettings",
@@ -39,6 +40,8 @@ __all__ = [
 ENV_PREFIX: Final = "FANOUT_"
 ENGINES: Final[tuple[str, ...]] = ("auto", "reference", "numpy", "bitpacked")
 """Life engines a job may name; ``auto`` picks the fastest one this build can run."""
+RUNNERS: Final[tuple[str, ...]] = ("async", "thread")
+"""How openssl children run: on the event loop, or blocking ``Popen`` in worker threads."""
 
 
 @final
@@ -86,7 +89,18 @@ class LifeSettings:
 @final
 @dataclass(frozen=True, slots=True)
 class CryptoSettings:
-    """Settings of encrypt / decrypt jobs; the crypto feature adds its keys here."""
+    """Settings of encrypt / decrypt jobs (openssl child processes)."""
+
+    openssl: str = setting("")
+    runner: str = setting("async", choices=RUNNERS)
+    cipher: str = setting("aes-256-cbc", nonempty=True)
+    digest: str = setting("sha256", nonempty=True)
+    pbkdf2_iterations: int = setting(600_000, min=1_000, max=100_000_000)
+    allow_legacy: bool = setting(False)
+    timeout_s: float = setting(300.0, min=0.1, max=86_400.0)
+    kill_grace_s: float = setting(2.0, min=0.0, max=60.0)
+    chunk_bytes: int = setting(262_144, min=4_096, max=16_777_216)
+    max_payload_bytes: int = setting(1_073_741_824, min=1, max=1_099_511_627_776)
 
 
 @final

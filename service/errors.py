@@ -11,7 +11,9 @@ Every error the service raises on purpose is a ``FanoutError``. Foreign exceptio
     │   ├── LimitExceeded           a request goes past a configured limit
     │   └── Unsupported             a valid request this build does not support
     ├── NotAvailable                a feature that is not part of this build yet
-    └── WorkerError                 a worker (thread, process) failed while computing
+    ├── WorkerError                 a worker (thread, process) failed while computing
+    ├── CryptoFailed                openssl failed: wrong password, corrupted input, killed
+    └── TimedOut                    a job ran past its time limit and was stopped
 
 Messages say what was wrong, with the offending value, and what is allowed.
 """
@@ -22,12 +24,14 @@ from typing import ClassVar
 
 __all__ = [
     "ConfigError",
+    "CryptoFailed",
     "FanoutError",
     "InvalidInput",
     "LimitExceeded",
     "NotAvailable",
     "PatternError",
     "RuleError",
+    "TimedOut",
     "Unsupported",
     "WorkerError",
 ]
@@ -85,3 +89,11 @@ class NotAvailable(FanoutError):
 
 class WorkerError(FanoutError):
     """Raised when a worker thread or process fails while computing."""
+
+
+class CryptoFailed(FanoutError):
+    """Raised when openssl fails a job: a wrong password, corrupted input, a killed child."""
+
+
+class TimedOut(FanoutError):
+    """Raised when a job runs past its time limit; whatever it started has been stopped."""

@@ -144,8 +144,14 @@ def test_settings_are_frozen() -> None:
             " pipeline (did you mean 'life'?)",
         ),
         (
-            "[crypto]\ncipher = 'x'\n",
-            "unknown key 'crypto.cipher': allowed keys in [crypto] are none",
+            "[crypto]\nciphers = 'x'\n",
+            "unknown key 'crypto.ciphers': allowed keys in [crypto] are openssl, runner, cipher,"
+            " digest, pbkdf2_iterations, allow_legacy, timeout_s, kill_grace_s, chunk_bytes,"
+            " max_payload_bytes (did you mean 'cipher'?)",
+        ),
+        (
+            "[crypto]\nrunner = 'threads'\n",
+            "crypto.runner",
         ),
         ("life = 3\n", "config.toml: [life] must be a table of keys, got 3"),
         ("[life\n", "config.toml: invalid TOML: "),

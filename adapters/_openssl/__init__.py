@@ -1,0 +1,1 @@
+"""The private core of :mod:`adapters.openssl`; import from there."""

@@ -1,0 +1,264 @@
+"""``openssl enc`` chained into ``openssl dgst``: three ways to wire them, one way to end them.
+
+- digest only (the book's chain): enc's stdout is an OS pipe straight into dgst's stdin, so
+  the ciphertext never passes through Python;
+- encrypt: Python reads enc's output a chunk at a time and writes each chunk to the sink and
+  to dgst's stdin before it reads the next, so memory holds a chunk, not the payload;
+- decrypt: the ciphertext goes to ``enc -d`` and to dgst alike (its digest must equal the one
+  encryption reported), and the plaintext to the sink.
+
+Every child is stopped the same way whatever happens - success, an error, a timeout or
+cancellation: SIGTERM, a grace period, SIGKILL, reaped, pipes closed (``children.stop``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, final
+
+import anyio
+from anyio import CancelScope, create_task_group
+
+from adapters._openssl.catalog import Algorithm
+from adapters._openssl.children import PIPE, Child, ChildGone, Spawner, close_fds, stop
+from adapters._openssl.errors import ChainTimeout, ChildFailed
+from adapters._openssl.password import Password
+from adapters._openssl.stderr import summarise
+
+__all__ = ["ChainResult", "Limits", "Recipe", "Sink", "run_chain"]
+
+Sink = Callable[[bytes], Awaitable[object]]
+"""Where output goes, a chunk at a time; it applies backpressure by taking its time."""
+
+# openssl's stderr is a few lines; past this much, the rest is read and dropped.
+_STDERR_KEEP: Final = 16 * 1024
+_HEX: Final = re.compile(r"[0-9a-f]+")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What to run: the binary, the algorithms and the key derivation."""
+
+    openssl: str
+    cipher: Algorithm
+    digest: Algorithm
+    iterations: int
+    providers: tuple[str, ...] = ()
+
+    def enc_argv(self, password_fd: int, *, decrypt: bool) -> list[str]:
+        # -md sha256 is enc's default since 1.1.0; said outright, so a ciphertext stays
+        # readable by `openssl enc -d -pbkdf2 -iter N` whatever a later default becomes.
+        return [
+            self.openssl,
+            "enc",
+            f"-{self.cipher.name}",
+            "-d" if decrypt else "-e",
+            "-pbkdf2",
+            "-iter",
+            str(self.iterations),
+            "-md",
+            "sha256",
+            "-pass",
+            f"fd:{password_fd}",
+            *self.providers,
+        ]
+
+    def dgst_argv(self) -> list[str]:
+        return [self.openssl, "dgst", f"-{self.digest.name}", "-r", *self.providers]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How a chain reads, how long it may run, and how long a child gets to end on SIGTERM."""
+
+    chunk_bytes: int = 64 * 1024
+    timeout_s: float = 300.0
+    grace_s: float = 2.0
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    """The digest (hex) and the bytes that went in and out (None: never seen by Python)."""
+
+    digest: str
+    bytes_in: int
+    bytes_out: int | None
+
+
+@dataclass(slots=True)
+class _Run:
+    """One chain's children and what it has seen of their streams."""
+
+    children: list[Child] = field(default_factory=list)
+    stderr: dict[str, bytes] = field(default_factory=dict)
+    digest_out: bytes = b""
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+async def run_chain(
+    recipe: Recipe,
+    spawner: Spawner,
+    password: Password,
+    source: AsyncIterable[bytes],
+    sink: Sink | None,
+    *,
+    decrypt: bool = False,
+    limits: Limits = Limits(),
+) -> ChainResult:
+    """Run enc and dgst over ``source``; ``sink`` None: digest only (encryption only)."""
+    if decrypt and sink is None:
+        raise ValueError("decryption needs a sink for the plaintext")
+    run = _Run()
+    try:
+        with anyio.move_on_after(limits.timeout_s):
+            await _wire(recipe, spawner, password, source, sink, decrypt, limits, run)
+            return _finish(run, sink is None)
+        raise ChainTimeout(
+            f"openssl ran past its time limit of {limits.timeout_s:g} s (crypto.timeout_s) "
+            "and was stopped"
+        )
+    finally:
+        with CancelScope(shield=True):
+            async with create_task_group() as group:
+                for child in run.children:
+                    group.start_soon(_stop, child, limits.grace_s)
+
+
+async def _stop(child: Child, grace_s: float) -> None:
+    await stop(child, grace_s=grace_s)
+
+
+async def _wire(
+    recipe: Recipe,
+    spawner: Spawner,
+    password: Password,
+    source: AsyncIterable[bytes],
+    sink: Sink | None,
+    decrypt: bool,
+    limits: Limits,
+    run: _Run,
+) -> None:
+    chunk = limits.chunk_bytes
+    between: tuple[int, int] | None = os.pipe() if sink is None else None
+    secret = password.pipe()
+    try:
+        enc = await spawner.spawn(
+            recipe.enc_argv(secret, decrypt=decrypt),
+            role="enc",
+            stdin=PIPE,
+            stdout=between[1] if between else PIPE,
+            pass_fds=(secret,),
+        )
+        run.children.append(enc)
+        dgst = await spawner.spawn(
+            recipe.dgst_argv(),
+            role="dgst",
+            stdin=between[0] if between else PIPE,
+            stdout=PIPE,
+            pass_fds=(),
+        )
+        run.children.append(dgst)
+    finally:
+        # Ours to close once the children hold them: an end left open here would keep dgst
+        # from ever seeing the end of its input.
+        close_fds(secret, *(between or ()))
+
+    async def feed() -> None:
+        async for piece in source:
+            run.bytes_in += len(piece)
+            if decrypt:
+                await _both(enc.write, dgst.write, piece)
+            else:
+                await enc.write(piece)
+        await enc.close_stdin()
+        if decrypt:
+            await dgst.close_stdin()
+
+    async def pump() -> None:
+        # encrypt: enc's output to the sink and to dgst; decrypt: to the sink only.
+        assert sink is not None
+        while piece := await enc.read(chunk):
+            run.bytes_out += len(piece)
+            if decrypt:
+                await sink(piece)
+            else:
+                await _both(sink, dgst.write, piece)
+        if not decrypt:
+            await dgst.close_stdin()
+
+    async def collect_digest() -> None:
+        while piece := await dgst.read(chunk):
+            run.digest_out += piece[: _STDERR_KEEP - len(run.digest_out)]
+
+    try:
+        async with create_task_group() as group:
+            group.start_soon(feed)
+            if sink is not None:
+                group.start_soon(pump)
+            group.start_soon(collect_digest)
+            for child in (enc, dgst):
+                group.start_soon(_drain_stderr, child, run.stderr)
+    except BaseExceptionGroup as failure:
+        _, others = failure.split(ChildGone)
+        if others is not None:
+            raise _first_leaf(others) from None  # the source's or the sink's own error
+        # Only "a child stopped reading": its exit status says why (a signal, bad input).
+        await _reap(run)
+        _raise_failures(run)
+        raise ChildFailed(
+            "enc", 0, "a child closed its input before the end of the stream"
+        ) from failure
+    await _reap(run)
+
+
+async def _both(first: Sink, second: Sink, piece: bytes) -> None:
+    """Write one chunk to two places at once; the slower sets the pace."""
+
+    async def one() -> None:
+        await first(piece)
+
+    async with create_task_group() as group:
+        group.start_soon(one)
+        await second(piece)
+
+
+async def _drain_stderr(child: Child, into: dict[str, bytes]) -> None:
+    kept = b""
+    while piece := await child.read_stderr(4096):
+        kept += piece[: _STDERR_KEEP - len(kept)]
+    into[child.role] = kept
+
+
+async def _reap(run: _Run) -> None:
+    for child in run.children:
+        await child.wait()
+
+
+def _raise_failures(run: _Run) -> None:
+    for child in run.children:
+        if child.returncode:
+            stderr = run.stderr.get(child.role, b"").decode(errors="replace")
+            raise ChildFailed(child.role, child.returncode, summarise(child.role, stderr))
+
+
+def _finish(run: _Run, digest_only: bool) -> ChainResult:
+    _raise_failures(run)
+    text = run.digest_out.decode(errors="replace").strip()
+    digest = text.split(" ", 1)[0].lower()
+    if not _HEX.fullmatch(digest):
+        raise ChildFailed("dgst", 0, f"printed no digest: {text[:200]!r}")
+    return ChainResult(digest, run.bytes_in, None if digest_only else run.bytes_out)
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

@@ -1,0 +1,122 @@
+"""Where a crypto job's bytes come from and go to: files, anyio streams, iterators, bytes.
+
+An output file is written beside its final name and renamed into place only when the job
+succeeds, so a failed, timed-out or cancelled job never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeAlias
+
+import anyio
+from anyio import CancelScope
+from anyio.abc import ByteReceiveStream, ByteSendStream
+
+from service.errors import FanoutError, InvalidInput
+
+__all__ = ["Source", "Target", "opened_source", "opened_target"]
+
+Source: TypeAlias = "str | os.PathLike[str] | bytes | ByteReceiveStream | AsyncIterable[bytes]"
+"""A path, bytes, an anyio byte stream, or any async iterable of byte chunks."""
+
+Target: TypeAlias = "str | os.PathLike[str] | ByteSendStream | Callable[[bytes], Awaitable[object]]"
+"""A path (written atomically), an anyio byte stream, or an async callable taking chunks."""
+
+Write = Callable[[bytes], Awaitable[object]]
+
+
+@asynccontextmanager
+async def opened_source(source: Source, chunk_bytes: int) -> AsyncIterator[AsyncIterable[bytes]]:
+    """The source as chunks of at most ``chunk_bytes`` (a file is closed on leaving)."""
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            file = await anyio.open_file(path, "rb")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+        async with file:
+            yield _file_chunks(file, chunk_bytes, path)
+    elif isinstance(source, bytes | bytearray | memoryview):
+        yield _bytes_chunks(bytes(source), chunk_bytes)
+    elif isinstance(source, ByteReceiveStream):
+        yield _stream_chunks(source, chunk_bytes)
+    else:
+        yield source
+
+
+async def _file_chunks(
+    file: anyio.AsyncFile[bytes], chunk_bytes: int, path: Path
+) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            piece = await file.read(chunk_bytes)
+        except OSError as exc:
+            raise FanoutError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+        if not piece:
+            return
+        yield piece
+
+
+async def _bytes_chunks(data: bytes, chunk_bytes: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), chunk_bytes):
+        yield data[start : start + chunk_bytes]
+
+
+async def _stream_chunks(stream: ByteReceiveStream, chunk_bytes: int) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            yield await stream.receive(chunk_bytes)
+        except anyio.EndOfStream:
+            return
+
+
+@asynccontextmanager
+async def opened_target(target: Target) -> AsyncIterator[Write]:
+    """A write function for the target; a path is renamed into place on a clean exit only."""
+    if isinstance(target, str | os.PathLike):
+        async with _atomic_file(Path(target)) as write:
+            yield write
+    elif isinstance(target, ByteSendStream):
+        yield target.send
+    else:
+        yield target
+
+
+@asynccontextmanager
+async def _atomic_file(path: Path) -> AsyncIterator[Write]:
+    apath = anyio.Path(path)
+    if await apath.is_dir():
+        raise InvalidInput(f"output {str(path)!r} is a directory: name a file")
+    parent = path.parent
+    if not await apath.parent.is_dir():
+        raise InvalidInput(f"output directory {str(parent)!r} does not exist")
+    partial = parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    try:
+        file = await anyio.open_file(partial, "xb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+    done = False
+
+    async def write(piece: bytes) -> None:
+        try:
+            await file.write(piece)
+        except OSError as exc:
+            raise FanoutError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+
+    try:
+        try:
+            async with file:
+                yield write
+            await anyio.to_thread.run_sync(os.replace, partial, path)
+        except OSError as exc:  # closing (the last flush) or renaming
+            raise FanoutError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        done = True
+    finally:
+        if not done:
+            with CancelScope(shield=True):
+                await anyio.to_thread.run_sync(partial.unlink, True)
