@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, final
 
@@ -171,12 +172,13 @@ async def _wire(
         close_fds(secret, *(between or ()))
 
     async def feed() -> None:
-        async for piece in source:
-            run.bytes_in += len(piece)
-            if decrypt:
-                await _both(enc.write, dgst.write, piece)
-            else:
-                await enc.write(piece)
+        async with _closing(source) as pieces:
+            async for piece in pieces:
+                run.bytes_in += len(piece)
+                if decrypt:
+                    await _both(enc.write, dgst.write, piece)
+                else:
+                    await enc.write(piece)
         await enc.close_stdin()
         if decrypt:
             await dgst.close_stdin()
@@ -204,18 +206,59 @@ async def _wire(
                 group.start_soon(pump)
             group.start_soon(collect_digest)
             for child in (enc, dgst):
-                group.start_soon(_drain_stderr, child, run.stderr)
+                group.start_soon(_supervise, child, run.stderr, group.cancel_scope)
     except BaseExceptionGroup as failure:
         _, others = failure.split(ChildGone)
         if others is not None:
             raise _first_leaf(others) from None  # the source's or the sink's own error
-        # Only "a child stopped reading": its exit status says why (a signal, bad input).
-        await _reap(run)
+        # Only "a child stopped reading": the first to exit says why (a signal, bad input).
+        await _first_exit(run.children)
         _raise_failures(run)
         raise ChildFailed(
             "enc", 0, "a child closed its input before the end of the stream"
         ) from failure
-    await _reap(run)
+    # A child that failed cancelled the rest: say which and why.
+    _raise_failures(run)
+
+
+async def _supervise(child: Child, stderr: dict[str, bytes], everything: CancelScope) -> None:
+    """Drain the child's stderr, reap it, and stop the whole chain if it failed.
+
+    Without this, a child killed while the source is quiet would go unnoticed until the
+    source spoke again - or until the time limit, if it never does.
+    """
+    kept = b""
+    while piece := await child.read_stderr(4096):
+        kept += piece[: _STDERR_KEEP - len(kept)]
+    stderr[child.role] = kept
+    if await child.wait() != 0:
+        everything.cancel()
+
+
+async def _first_exit(children: list[Child]) -> None:
+    async with create_task_group() as group:
+        for child in children:
+
+            async def reap(child: Child = child) -> None:
+                await child.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(reap)
+
+
+@asynccontextmanager
+async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[bytes]]:
+    """The source, closed on leaving if it can be (an async generator stopped mid-way).
+
+    A generator abandoned at a ``yield`` would otherwise be finalised by the garbage
+    collector, outside any task, where its clean-up code cannot run as it should.
+    """
+    try:
+        yield source
+    finally:
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _both(first: Sink, second: Sink, piece: bytes) -> None:
@@ -227,18 +270,6 @@ async def _both(first: Sink, second: Sink, piece: bytes) -> None:
     async with create_task_group() as group:
         group.start_soon(one)
         await second(piece)
-
-
-async def _drain_stderr(child: Child, into: dict[str, bytes]) -> None:
-    kept = b""
-    while piece := await child.read_stderr(4096):
-        kept += piece[: _STDERR_KEEP - len(kept)]
-    into[child.role] = kept
-
-
-async def _reap(run: _Run) -> None:
-    for child in run.children:
-        await child.wait()
 
 
 def _raise_failures(run: _Run) -> None:
