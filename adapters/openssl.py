@@ -3,8 +3,9 @@
 - :func:`find_openssl` — the binary (a path or PATH), its version, and the ciphers and digests
   it offers as :class:`Algorithm` values; names are checked against them (:class:`OpenSSL`).
 - :class:`Password` — reaches openssl through a pipe (``-pass fd:N``), never argv or a log.
-- :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks: digest
-  only (an OS pipe between the two), ciphertext and digest, or decryption.
+- :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks or an
+  :class:`InputFile` the children read themselves: digest only (an OS pipe between the two),
+  ciphertext and digest, or decryption.
 - :func:`spawner` — how the children run: ``"async"`` (``anyio.open_process``) or
   ``"thread"`` (blocking ``subprocess.Popen`` served by worker threads).
 
@@ -15,6 +16,7 @@ Errors are this module's own (adapters import nothing from ``service``, which ma
     ├── UnknownAlgorithm    a name openssl does not offer (the message lists those it does)
     ├── AlgorithmRefused    AEAD / XTS / key-wrap modes; legacy algorithms while not allowed
     ├── BadPassword         empty, too long, or with a line break
+    ├── StartFailed         openssl could not be started (file descriptors, memory)
     ├── ChildFailed         enc or dgst exited non-zero or was killed (stderr summarised)
     └── ChainTimeout        ran past its time limit; every child was stopped
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import Literal
 
 from adapters._openssl.catalog import Algorithm, OpenSSL, find_openssl
-from adapters._openssl.chain import ChainResult, Limits, Recipe, Sink, run_chain
+from adapters._openssl.chain import ChainResult, InputFile, Limits, Recipe, Sink, run_chain
 from adapters._openssl.children import AsyncSpawner, Spawner, ThreadSpawner
 from adapters._openssl.errors import (
     AlgorithmRefused,
@@ -33,6 +35,7 @@ from adapters._openssl.errors import (
     ChildFailed,
     OpenSSLError,
     OpenSSLNotFound,
+    StartFailed,
     UnknownAlgorithm,
 )
 from adapters._openssl.password import MAX_PASSWORD_BYTES, Password
@@ -45,6 +48,7 @@ __all__ = [
     "ChainResult",
     "ChainTimeout",
     "ChildFailed",
+    "InputFile",
     "Limits",
     "OpenSSL",
     "OpenSSLError",
@@ -53,6 +57,7 @@ __all__ = [
     "Recipe",
     "Sink",
     "Spawner",
+    "StartFailed",
     "UnknownAlgorithm",
     "find_openssl",
     "run_chain",
@@ -60,10 +65,10 @@ __all__ = [
 ]
 
 
-def spawner(runner: Literal["async", "thread"] | str) -> Spawner:
-    """A fresh spawner for one chain: ``"async"`` or ``"thread"``."""
+def spawner(runner: Literal["async", "thread"] | str, *, pipe_bytes: int = 1024 * 1024) -> Spawner:
+    """A fresh spawner for one chain: ``"async"`` or ``"thread"``, pipes of ``pipe_bytes``."""
     if runner == "async":
-        return AsyncSpawner()
+        return AsyncSpawner(pipe_bytes=pipe_bytes)
     if runner == "thread":
-        return ThreadSpawner()
+        return ThreadSpawner(pipe_bytes=pipe_bytes)
     raise ValueError(f"unknown runner {runner!r}: choose 'async' or 'thread'")

@@ -99,7 +99,7 @@ class CryptoSettings:
     allow_legacy: bool = setting(False)
     timeout_s: float = setting(300.0, min=0.1, max=86_400.0)
     kill_grace_s: float = setting(2.0, min=0.0, max=60.0)
-    chunk_bytes: int = setting(262_144, min=4_096, max=16_777_216)
+    chunk_bytes: int = setting(1_048_576, min=4_096, max=16_777_216)
     max_payload_bytes: int = setting(1_073_741_824, min=1, max=1_099_511_627_776)
 
 

@@ -355,7 +355,7 @@ def test_serve_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_line_error(outcome, 1, "the HTTP daemon is not part of this build yet")
 
 
-@pytest.mark.parametrize("command", ["encrypt", "decrypt", "pipeline"])
+@pytest.mark.parametrize("command", ["pipeline"])
 def test_later_commands_are_not_available_yet(
     capsys: pytest.CaptureFixture[str], command: str
 ) -> None:

@@ -13,23 +13,26 @@ cancellation: SIGTERM, a grace period, SIGKILL, reaped, pipes closed (``children
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Final, final
+from typing import Any, Final, final
 
 import anyio
 from anyio import CancelScope, create_task_group
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from adapters._openssl.catalog import Algorithm
-from adapters._openssl.children import PIPE, Child, ChildGone, Spawner, close_fds, stop
-from adapters._openssl.errors import ChainTimeout, ChildFailed
+from adapters._openssl.children import PIPE, Child, ChildGone, Spawner, stop
+from adapters._openssl.errors import ChainTimeout, ChildFailed, StartFailed
 from adapters._openssl.password import Password
+from adapters._openssl.pipes import close_fds, sized_pipe
 from adapters._openssl.stderr import summarise
 
-__all__ = ["ChainResult", "Limits", "Recipe", "Sink", "run_chain"]
+__all__ = ["ChainResult", "InputFile", "Limits", "Recipe", "Sink", "run_chain"]
 
 Sink = Callable[[bytes], Awaitable[object]]
 """Where output goes, a chunk at a time; it applies backpressure by taking its time."""
@@ -77,7 +80,7 @@ class Recipe:
 class Limits:
     """How a chain reads, how long it may run, and how long a child gets to end on SIGTERM."""
 
-    chunk_bytes: int = 64 * 1024
+    chunk_bytes: int = 1024 * 1024
     timeout_s: float = 300.0
     grace_s: float = 2.0
 
@@ -90,6 +93,32 @@ class ChainResult:
     digest: str
     bytes_in: int
     bytes_out: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A regular file as the source: enc (and, decrypting, dgst) read it themselves.
+
+    No byte of it passes through this process: each child gets its own descriptor of the file
+    as stdin, as ``openssl enc -in FILE`` would read it.
+    """
+
+    path: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything one run of the chain was asked to do."""
+
+    recipe: Recipe
+    spawner: Spawner
+    password: Password
+    source: AsyncIterable[bytes] | InputFile
+    sink: Sink | None
+    decrypt: bool
+    limits: Limits
 
 
 @dataclass(slots=True)
@@ -107,7 +136,7 @@ async def run_chain(
     recipe: Recipe,
     spawner: Spawner,
     password: Password,
-    source: AsyncIterable[bytes],
+    source: AsyncIterable[bytes] | InputFile,
     sink: Sink | None,
     *,
     decrypt: bool = False,
@@ -119,7 +148,7 @@ async def run_chain(
     run = _Run()
     try:
         with anyio.move_on_after(limits.timeout_s):
-            await _wire(recipe, spawner, password, source, sink, decrypt, limits, run)
+            await _wire(_Plan(recipe, spawner, password, source, sink, decrypt, limits), run)
             return _finish(run, sink is None)
         raise ChainTimeout(
             f"openssl ran past its time limit of {limits.timeout_s:g} s (crypto.timeout_s) "
@@ -136,49 +165,26 @@ async def _stop(child: Child, grace_s: float) -> None:
     await stop(child, grace_s=grace_s)
 
 
-async def _wire(
-    recipe: Recipe,
-    spawner: Spawner,
-    password: Password,
-    source: AsyncIterable[bytes],
-    sink: Sink | None,
-    decrypt: bool,
-    limits: Limits,
-    run: _Run,
-) -> None:
-    chunk = limits.chunk_bytes
-    between: tuple[int, int] | None = os.pipe() if sink is None else None
-    secret = password.pipe()
+async def _wire(plan: _Plan, run: _Run) -> None:
+    chunk, source, sink, decrypt = plan.limits.chunk_bytes, plan.source, plan.sink, plan.decrypt
     try:
-        enc = await spawner.spawn(
-            recipe.enc_argv(secret, decrypt=decrypt),
-            role="enc",
-            stdin=PIPE,
-            stdout=between[1] if between else PIPE,
-            pass_fds=(secret,),
-        )
-        run.children.append(enc)
-        dgst = await spawner.spawn(
-            recipe.dgst_argv(),
-            role="dgst",
-            stdin=between[0] if between else PIPE,
-            stdout=PIPE,
-            pass_fds=(),
-        )
-        run.children.append(dgst)
-    finally:
-        # Ours to close once the children hold them: an end left open here would keep dgst
-        # from ever seeing the end of its input.
-        close_fds(secret, *(between or ()))
+        enc, dgst = await _start(plan, run)
+    except OSError as exc:
+        hint = " (too many open files: run fewer jobs at once or raise `ulimit -n`)"
+        raise StartFailed(
+            f"cannot start openssl: {exc.strerror or exc}"
+            + (hint if exc.errno == errno.EMFILE else "")
+        ) from exc
 
     async def feed() -> None:
-        async with _closing(source) as pieces:
+        if isinstance(source, InputFile):
+            return  # the children read it themselves
+        # decrypt: the ciphertext to enc -d and to dgst; encrypt: the plaintext to enc.
+        consumers: list[Sink] = [enc.write, dgst.write] if decrypt else [enc.write]
+        async with _closing(source) as pieces, _Fanout(consumers) as fanout:
             async for piece in pieces:
                 run.bytes_in += len(piece)
-                if decrypt:
-                    await _both(enc.write, dgst.write, piece)
-                else:
-                    await enc.write(piece)
+                await fanout.send(piece)
         await enc.close_stdin()
         if decrypt:
             await dgst.close_stdin()
@@ -186,12 +192,11 @@ async def _wire(
     async def pump() -> None:
         # encrypt: enc's output to the sink and to dgst; decrypt: to the sink only.
         assert sink is not None
-        while piece := await enc.read(chunk):
-            run.bytes_out += len(piece)
-            if decrypt:
-                await sink(piece)
-            else:
-                await _both(sink, dgst.write, piece)
+        consumers: list[Sink] = [sink] if decrypt else [sink, dgst.write]
+        async with _Fanout(consumers) as fanout:
+            while piece := await enc.read(chunk):
+                run.bytes_out += len(piece)
+                await fanout.send(piece)
         if not decrypt:
             await dgst.close_stdin()
 
@@ -246,6 +251,56 @@ async def _first_exit(children: list[Child]) -> None:
             group.start_soon(reap)
 
 
+async def _start(plan: _Plan, run: _Run) -> tuple[Child, Child]:
+    """Start enc and dgst with their pipes; each child joins ``run`` as soon as it runs."""
+    recipe, spawner, source, decrypt = plan.recipe, plan.spawner, plan.source, plan.decrypt
+    between = sized_pipe(plan.limits.chunk_bytes) if plan.sink is None else None
+    # A file is opened once per child that reads it: enc, and dgst too when decrypting.
+    files = await _open(source, 2 if decrypt else 1) if isinstance(source, InputFile) else []
+    secret = plan.password.pipe()
+    try:
+        if files:
+            run.bytes_in = os.fstat(files[0]).st_size
+        enc = await spawner.spawn(
+            recipe.enc_argv(secret, decrypt=decrypt),
+            role="enc",
+            stdin=files[0] if files else PIPE,
+            stdout=between[1] if between else PIPE,
+            pass_fds=(secret,),
+        )
+        run.children.append(enc)
+        dgst = await spawner.spawn(
+            recipe.dgst_argv(),
+            role="dgst",
+            stdin=between[0] if between else files[1] if len(files) > 1 else PIPE,
+            stdout=PIPE,
+            pass_fds=(),
+        )
+        run.children.append(dgst)
+    finally:
+        # Ours to close once the children hold them: an end left open here would keep dgst
+        # from ever seeing the end of its input.
+        close_fds(secret, *(between or ()), *files)
+    return enc, dgst
+
+
+async def _open(source: InputFile, copies: int) -> list[int]:
+    """``copies`` descriptors of the file, each with its own offset (a worker thread opens them:
+    an open can block on a slow file system)."""
+
+    def open_all() -> list[int]:
+        fds: list[int] = []
+        try:
+            for _ in range(copies):
+                fds.append(os.open(source.path, os.O_RDONLY | os.O_CLOEXEC))
+        except BaseException:
+            close_fds(*fds)
+            raise
+        return fds
+
+    return await anyio.to_thread.run_sync(open_all)
+
+
 @asynccontextmanager
 async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[bytes]]:
     """The source, closed on leaving if it can be (an async generator stopped mid-way).
@@ -261,15 +316,49 @@ async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[
             await close()
 
 
-async def _both(first: Sink, second: Sink, piece: bytes) -> None:
-    """Write one chunk to two places at once; the slower sets the pace."""
+@final
+class _Fanout:
+    """Hands each chunk to every consumer, each writing in a task of its own.
 
-    async def one() -> None:
-        await first(piece)
+    One chunk waits for each consumer while it writes the one before, so reading the next
+    chunk, writing to the sink and writing to dgst overlap, and memory holds at most
+    ``2 x consumers + 1`` chunks whatever the payload's size.
+    """
 
-    async with create_task_group() as group:
-        group.start_soon(one)
-        await second(piece)
+    __slots__ = ("_group", "_inboxes", "_writers")
+
+    def __init__(self, consumers: list[Sink]) -> None:
+        self._writers = consumers
+        self._inboxes: list[MemoryObjectSendStream[bytes]] = []
+        self._group = create_task_group()
+
+    async def __aenter__(self) -> _Fanout:
+        await self._group.__aenter__()
+        for write in self._writers:
+            inbox, outbox = anyio.create_memory_object_stream[bytes](1)
+            self._inboxes.append(inbox)
+            self._group.start_soon(_write_all, outbox, write)
+        return self
+
+    async def send(self, piece: bytes) -> None:
+        for inbox in self._inboxes:
+            try:
+                await inbox.send(piece)
+            except anyio.BrokenResourceError:
+                # A writer failed, and its own error is on its way out of the task group,
+                # which cancels this wait: that error, not this one, is the news.
+                await anyio.sleep_forever()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        for inbox in self._inboxes:
+            inbox.close()  # the writers finish what they hold, then see the end
+        return await self._group.__aexit__(*exc_info)
+
+
+async def _write_all(outbox: MemoryObjectReceiveStream[bytes], write: Sink) -> None:
+    async with outbox:
+        async for piece in outbox:
+            await write(piece)
 
 
 def _raise_failures(run: _Run) -> None:

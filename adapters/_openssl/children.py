@@ -1,7 +1,7 @@
 """An openssl child process behind one small async interface, with two ways to run it.
 
 - :class:`AsyncSpawner` starts children with ``anyio.open_process``: the event loop waits on
-  their pipes.
+  their pipes (this module's own, sized for throughput: see :mod:`.pipes`).
 - :class:`ThreadSpawner` starts them with blocking ``subprocess.Popen`` and does every pipe
   read, write and wait on a worker thread (``anyio.to_thread``): the fallback for an event loop
   that cannot watch child processes. Each chain gets its own threads, so one chain's blocked
@@ -15,17 +15,19 @@ only, and this process decides how its children end.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
-from typing import Final, Protocol, TypeVar, final
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Final, Protocol, TypeVar, final
 
 import anyio
 from anyio import CapacityLimiter, to_thread
-from anyio.abc import ByteReceiveStream, Process
+from anyio.abc import Process
+
+from adapters._openssl.pipes import LoopPipe, close_fds, sized_pipe
 
 __all__ = [
     "PIPE",
@@ -42,8 +44,54 @@ PIPE: Final = subprocess.PIPE
 T = TypeVar("T")
 
 # Blocking operations one chain's children may have in flight at once: a write and a read of
-# each child's pipes, both stderr drains and both waits.
+# each child's pipes, both stderr drains and both waits, and room for abandoned ones.
 _THREADS_PER_CHAIN: Final = 12
+_STDERR_PIPE: Final = 0  # the default size: openssl writes a few lines there
+
+
+class _Ends:
+    """The pipes of one child being started: the child's ends and ours."""
+
+    __slots__ = ("child", "stderr", "stdin", "stdout", "theirs")
+
+    def __init__(self, stdin: int, stdout: int, size: int) -> None:
+        self.theirs: list[int] = []
+        self.stdin, child_stdin = self._make(stdin, size, ours_reads=False)
+        self.stdout, child_stdout = self._make(stdout, size, ours_reads=True)
+        self.stderr, child_stderr = self._make(PIPE, _STDERR_PIPE, ours_reads=True)
+        self.child = (child_stdin, child_stdout, child_stderr)
+
+    def _make(self, given: int, size: int, *, ours_reads: bool) -> tuple[int | None, int]:
+        if given != PIPE:
+            return None, given  # an fd the caller owns (a file, the pipe between two children)
+        read, write = sized_pipe(size)
+        ours, theirs = (read, write) if ours_reads else (write, read)
+        self.theirs.append(theirs)
+        return ours, theirs
+
+    def ours(self) -> list[int]:
+        return [fd for fd in (self.stdin, self.stdout, self.stderr) if fd is not None]
+
+    def options(self, pass_fds: Sequence[int]) -> dict[str, Any]:
+        """How to start the child, for ``subprocess.Popen`` and ``anyio.open_process`` alike."""
+        stdin, stdout, stderr = self.child
+        return {
+            "stdin": stdin,
+            "stdout": stdout,
+            "stderr": stderr,
+            "pass_fds": tuple(pass_fds),
+            "start_new_session": True,
+        }
+
+    async def launch(self, start: Callable[[], Awaitable[T]]) -> T:
+        """Start the child; then the child's ends are its own, and ours close if it failed."""
+        try:
+            return await start()
+        except BaseException:
+            close_fds(*self.ours())
+            raise
+        finally:
+            close_fds(*self.theirs)
 
 
 class ChildGone(Exception):
@@ -88,7 +136,11 @@ class Child(Protocol):
 
 
 class Spawner(Protocol):
-    """Starts a :class:`Child`; ``stdin`` / ``stdout`` are :data:`PIPE` or an OS pipe's fd."""
+    """Starts a :class:`Child`; ``stdin`` / ``stdout`` are :data:`PIPE` or an fd to hand over.
+
+    The caller keeps (and closes) an fd it hands over; pipes made for :data:`PIPE` belong to
+    the child object and close with it.
+    """
 
     async def spawn(
         self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
@@ -97,34 +149,37 @@ class Spawner(Protocol):
 
 @final
 class AsyncSpawner:
-    """Children on ``anyio.open_process``."""
+    """Children on ``anyio.open_process``, their pipes watched by the event loop."""
 
-    __slots__ = ()
+    __slots__ = ("_pipe_bytes",)
+
+    def __init__(self, *, pipe_bytes: int = 1024 * 1024) -> None:
+        self._pipe_bytes = pipe_bytes
 
     def __repr__(self) -> str:
-        return "AsyncSpawner()"
+        return f"AsyncSpawner(pipe_bytes={self._pipe_bytes})"
 
     async def spawn(
         self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
     ) -> Child:
-        process = await anyio.open_process(
-            list(argv),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=PIPE,
-            pass_fds=tuple(pass_fds),
-            start_new_session=True,
+        ends = _Ends(stdin, stdout, self._pipe_bytes)
+        process = await ends.launch(
+            partial(anyio.open_process, list(argv), **ends.options(pass_fds))
         )
-        return _AsyncChild(role, process)
+        return _AsyncChild(role, process, ends)
 
 
 @final
 class _AsyncChild:
-    __slots__ = ("_process", "role")
+    __slots__ = ("_process", "_stderr", "_stdin", "_stdout", "role")
 
-    def __init__(self, role: str, process: Process) -> None:
+    def __init__(self, role: str, process: Process, ends: _Ends) -> None:
         self.role = role
         self._process = process
+        self._stdin = None if ends.stdin is None else LoopPipe(ends.stdin)
+        self._stdout = None if ends.stdout is None else LoopPipe(ends.stdout)
+        assert ends.stderr is not None
+        self._stderr = LoopPipe(ends.stderr)
 
     def __repr__(self) -> str:
         return f"<openssl {self.role} pid={self.pid} returncode={self.returncode}>"
@@ -138,23 +193,22 @@ class _AsyncChild:
         return self._process.returncode
 
     async def write(self, data: bytes) -> None:
-        assert self._process.stdin is not None
+        assert self._stdin is not None
         try:
-            await self._process.stdin.send(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            await self._stdin.write(data)
+        except OSError as exc:  # BrokenPipeError: the child no longer reads
             raise ChildGone(f"openssl {self.role} closed its input") from exc
 
     async def close_stdin(self) -> None:
-        if self._process.stdin is not None:
-            # A child gone already cannot be told the input ended: its exit status says why.
-            with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                await self._process.stdin.aclose()
+        if self._stdin is not None:
+            self._stdin.close()
 
     async def read(self, max_bytes: int) -> bytes:
-        return await _receive(self._process.stdout, max_bytes)
+        assert self._stdout is not None
+        return await self._stdout.read(max_bytes)
 
     async def read_stderr(self, max_bytes: int) -> bytes:
-        return await _receive(self._process.stderr, max_bytes)
+        return await self._stderr.read(max_bytes)
 
     async def wait(self) -> int:
         return await self._process.wait()
@@ -166,48 +220,36 @@ class _AsyncChild:
                 self._process.send_signal(sig)
 
     async def aclose(self) -> None:
-        for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
-            if stream is not None:
-                with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                    await stream.aclose()
-
-
-async def _receive(stream: ByteReceiveStream | None, max_bytes: int) -> bytes:
-    assert stream is not None
-    try:
-        return await stream.receive(max_bytes)
-    except (anyio.EndOfStream, anyio.ClosedResourceError):
-        return b""
+        for pipe in (self._stdin, self._stdout, self._stderr):
+            if pipe is not None:
+                pipe.close()
+        await self._process.aclose()
 
 
 @final
 class ThreadSpawner:
     """Children on blocking ``subprocess.Popen``, their pipes served by worker threads."""
 
-    __slots__ = ("_limiter",)
+    __slots__ = ("_limiter", "_pipe_bytes")
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipe_bytes: int = 1024 * 1024) -> None:
         # One spawner serves one chain (see the module docstring).
         self._limiter = CapacityLimiter(_THREADS_PER_CHAIN)
+        self._pipe_bytes = pipe_bytes
 
     def __repr__(self) -> str:
-        return "ThreadSpawner()"
+        return f"ThreadSpawner(pipe_bytes={self._pipe_bytes})"
 
     async def spawn(
         self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
     ) -> Child:
-        def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                list(argv),
-                stdin=stdin,
-                stdout=stdout,
-                stderr=PIPE,
-                pass_fds=tuple(pass_fds),
-                bufsize=0,
-                start_new_session=True,
-            )
+        ends = _Ends(stdin, stdout, self._pipe_bytes)
 
-        return _ThreadChild(role, await to_thread.run_sync(start, limiter=self._limiter), self)
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(list(argv), **ends.options(pass_fds))
+
+        popen = await ends.launch(partial(to_thread.run_sync, start, limiter=self._limiter))
+        return _ThreadChild(role, popen, ends, self)
 
     async def run(self, call: Callable[[], T], busy: _Busy) -> T:
         """Run a blocking pipe operation on a worker thread, abandoned if cancelled.
@@ -257,11 +299,14 @@ _IDLE_WAIT_S: Final = 5.0
 
 @final
 class _ThreadChild:
-    __slots__ = ("_busy", "_popen", "_spawner", "role")
+    __slots__ = ("_busy", "_ends", "_popen", "_spawner", "role")
 
-    def __init__(self, role: str, popen: subprocess.Popen[bytes], spawner: ThreadSpawner) -> None:
+    def __init__(
+        self, role: str, popen: subprocess.Popen[bytes], ends: _Ends, spawner: ThreadSpawner
+    ) -> None:
         self.role = role
         self._popen = popen
+        self._ends = ends
         self._spawner = spawner
         self._busy = _Busy()
 
@@ -277,36 +322,36 @@ class _ThreadChild:
         return self._popen.returncode
 
     async def write(self, data: bytes) -> None:
-        stdin = self._popen.stdin
-        assert stdin is not None
+        fd = self._ends.stdin
+        assert fd is not None
 
         def write_all() -> None:
             view = memoryview(data)
             while view:
-                view = view[stdin.write(view) or 0 :]
+                view = view[os.write(fd, view) :]
 
         try:
             await self._spawner.run(write_all, self._busy)
-        except (OSError, ValueError) as exc:  # BrokenPipeError; ValueError: closed meanwhile
+        except OSError as exc:  # BrokenPipeError: the child no longer reads
             raise ChildGone(f"openssl {self.role} closed its input") from exc
 
     async def close_stdin(self) -> None:
-        if self._popen.stdin is not None:
-            # A child gone already cannot be told the input ended: its exit status says why.
-            with contextlib.suppress(OSError):
-                self._popen.stdin.close()
+        fd, self._ends.stdin = self._ends.stdin, None
+        if fd is not None:
+            close_fds(fd)
 
     async def read(self, max_bytes: int) -> bytes:
-        return await self._read(self._popen.stdout, max_bytes)
+        return await self._read(self._ends.stdout, max_bytes)
 
     async def read_stderr(self, max_bytes: int) -> bytes:
-        return await self._read(self._popen.stderr, max_bytes)
+        return await self._read(self._ends.stderr, max_bytes)
 
-    async def _read(self, stream: object, max_bytes: int) -> bytes:
-        assert isinstance(stream, io.RawIOBase)
+    async def _read(self, fd: int | None, max_bytes: int) -> bytes:
+        if fd is None:
+            return b""
         try:
-            return await self._spawner.run(lambda: stream.read(max_bytes) or b"", self._busy)
-        except (OSError, ValueError):
+            return await self._spawner.run(lambda: os.read(fd, max_bytes), self._busy)
+        except OSError:
             return b""
 
     async def wait(self) -> int:
@@ -319,11 +364,11 @@ class _ThreadChild:
 
     async def aclose(self) -> None:
         busy = self._busy
+        # Abandoned reads and writes end once the child is dead (EOF, broken pipe); only then
+        # may their fds close, or a stale thread could touch a recycled fd number.
         await to_thread.run_sync(lambda: busy.wait_idle(_IDLE_WAIT_S))
-        for stream in (self._popen.stdin, self._popen.stdout, self._popen.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        close_fds(*self._ends.ours())
+        self._ends.stdin = self._ends.stdout = self._ends.stderr = None
 
 
 async def stop(child: Child, *, grace_s: float) -> None:
@@ -339,10 +384,3 @@ async def stop(child: Child, *, grace_s: float) -> None:
             child.send_signal(signal.SIGKILL)
             await child.wait()
     await child.aclose()
-
-
-def close_fds(*fds: int) -> None:
-    """Close OS pipe ends this process handed to children (it must not hold them open)."""
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)

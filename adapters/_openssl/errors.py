@@ -5,6 +5,7 @@
     ├── UnknownAlgorithm    a cipher or digest name openssl does not offer (lists the valid ones)
     ├── AlgorithmRefused    offered, but not here: AEAD/XTS/key-wrap modes, legacy while off
     ├── BadPassword         empty, too long, or with a line break (fd:N reads one line)
+    ├── StartFailed         openssl could not be started (out of file descriptors, memory...)
     ├── ChildFailed         openssl enc or dgst exited non-zero or was killed (stderr summarised)
     └── ChainTimeout        the chain ran past its time limit; every child was stopped
 
@@ -24,6 +25,7 @@ __all__ = [
     "ChildFailed",
     "OpenSSLError",
     "OpenSSLNotFound",
+    "StartFailed",
     "UnknownAlgorithm",
     "describe_status",
 ]
@@ -59,6 +61,10 @@ class AlgorithmRefused(OpenSSLError):
 
 class BadPassword(OpenSSLError):
     """Raised for a password openssl would misread (empty, too long, or with a line break)."""
+
+
+class StartFailed(OpenSSLError):
+    """Raised when a chain cannot start its children or make their pipes (an OSError)."""
 
 
 class ChildFailed(OpenSSLError):

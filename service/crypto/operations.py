@@ -26,6 +26,7 @@ from adapters.openssl import (
     OpenSSLNotFound,
     Password,
     Recipe,
+    StartFailed,
     UnknownAlgorithm,
     find_openssl,
     run_chain,
@@ -132,22 +133,19 @@ async def _run(
         secret = password if isinstance(password, Password) else Password(password)
         recipe = _recipe(binary, settings, cipher, digest, iterations)
         limits = Limits(settings.chunk_bytes, settings.timeout_s, settings.kill_grace_s)
-        async with opened_source(source, settings.chunk_bytes) as chunks:
-            if target is None:
-                result = await run_chain(
-                    recipe, spawner(settings.runner), secret, chunks, None, limits=limits
-                )
-            else:
-                async with opened_target(target) as write:
-                    result = await run_chain(
-                        recipe,
-                        spawner(settings.runner),
-                        secret,
-                        chunks,
-                        write,
-                        decrypt=decrypt,
-                        limits=limits,
-                    )
+        async with (
+            opened_source(source, settings.chunk_bytes) as chunks,
+            opened_target(target) as write,
+        ):
+            result = await run_chain(
+                recipe,
+                spawner(settings.runner, pipe_bytes=settings.chunk_bytes),
+                secret,
+                chunks,
+                write,
+                decrypt=decrypt,
+                limits=limits,
+            )
     return CryptoResult(
         operation="decrypt" if decrypt else "encrypt",
         cipher=recipe.cipher.name,
@@ -192,7 +190,7 @@ def _mapped() -> Iterator[None]:
         raise Unsupported(str(exc)) from exc
     except BadPassword as exc:
         raise InvalidInput(str(exc)) from exc
-    except ChildFailed as exc:
+    except (ChildFailed, StartFailed) as exc:
         raise CryptoFailed(str(exc)) from exc
     except ChainTimeout as exc:
         raise TimedOut(str(exc)) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ import anyio
 from anyio import CancelScope
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
+from adapters.openssl import InputFile
 from service.errors import FanoutError, InvalidInput
 
 __all__ = ["Source", "Target", "opened_source", "opened_target"]
@@ -31,8 +33,14 @@ Write = Callable[[bytes], Awaitable[object]]
 
 
 @asynccontextmanager
-async def opened_source(source: Source, chunk_bytes: int) -> AsyncIterator[AsyncIterable[bytes]]:
-    """The source as chunks of at most ``chunk_bytes`` (a file is closed on leaving)."""
+async def opened_source(
+    source: Source, chunk_bytes: int
+) -> AsyncIterator[AsyncIterable[bytes] | InputFile]:
+    """The source as chunks of at most ``chunk_bytes``, or a regular file for openssl to read.
+
+    A regular file goes to openssl as its stdin, so its bytes never pass through Python; any
+    other path (a FIFO, a device) is read here, a chunk at a time, and closed on leaving.
+    """
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
@@ -40,7 +48,12 @@ async def opened_source(source: Source, chunk_bytes: int) -> AsyncIterator[Async
         except OSError as exc:
             raise InvalidInput(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
         async with file:
-            yield _file_chunks(file, chunk_bytes, path)
+            if stat.S_ISREG(
+                (await anyio.to_thread.run_sync(os.fstat, file.wrapped.fileno())).st_mode
+            ):
+                yield InputFile(str(path))
+            else:
+                yield _file_chunks(file, chunk_bytes, path)
     elif isinstance(source, bytes | bytearray | memoryview):
         yield _bytes_chunks(bytes(source), chunk_bytes)
     elif isinstance(source, ByteReceiveStream):
@@ -76,9 +89,14 @@ async def _stream_chunks(stream: ByteReceiveStream, chunk_bytes: int) -> AsyncIt
 
 
 @asynccontextmanager
-async def opened_target(target: Target) -> AsyncIterator[Write]:
-    """A write function for the target; a path is renamed into place on a clean exit only."""
-    if isinstance(target, str | os.PathLike):
+async def opened_target(target: Target | None) -> AsyncIterator[Write | None]:
+    """A write function for the target; a path is renamed into place on a clean exit only.
+
+    None stays None: no target, only the digest.
+    """
+    if target is None:
+        yield None
+    elif isinstance(target, str | os.PathLike):
         async with _atomic_file(Path(target)) as write:
             yield write
     elif isinstance(target, ByteSendStream):

@@ -1,7 +1,8 @@
 """What each way of fanning out costs: two tables, the book's setting and the big one.
 
 1. The book's setting: a 16x16 torus, per-cell chunks, the reference engine. Each strategy runs
-   in a fresh interpreter, so the peak RSS it reports is its own.
+   in a fresh interpreter, so the peak RSS it reports is its own (VmHWM: a process pool's
+   workers are not counted).
 2. The big setting: 2048x2048 and 4096x4096 torus soups in bands, the bit-packed kernel. Each
    strategy with every core against itself with one worker.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from typing import Final, final
 
+from service._memory import status_mib
 from service.config import LifeSettings
 from service.life.bench import machine
 from service.life.fanout import Chunking
@@ -58,12 +59,10 @@ def small_one(strategy: str) -> Small:
     options = {"engine": "reference", "strategy": strategy, "chunking": Chunking(cells=True)}
     _run(SMALL, 1, **options)  # start-up: imports, a process pool's fork server
     result = _run(SMALL, SMALL_GENERATIONS, **options)
-    rss_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
     seconds = result.elapsed_s / SMALL_GENERATIONS
-    return Small(strategy, seconds, result.peak_threads, result.threads_started, rss_kib / 1024)
+    return Small(
+        strategy, seconds, result.peak_threads, result.threads_started, status_mib("VmHWM")
+    )
 
 
 def _small(strategy: str) -> Small:

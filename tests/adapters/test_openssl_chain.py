@@ -6,10 +6,12 @@ Every test runs on asyncio and trio, with children on ``anyio.open_process`` and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from adapters.openssl import (
     OpenSSL,
     Password,
     Recipe,
+    StartFailed,
     find_openssl,
     run_chain,
     spawner,
@@ -406,3 +409,28 @@ def test_stderr_is_summarised_in_plain_words(stderr: str, summary: str) -> None:
     assert "\n" not in got
     if not summary:
         assert got == ""
+
+
+async def test_running_out_of_file_descriptors_is_a_clear_error(
+    binary: OpenSSL, runner: str
+) -> None:
+    await encrypt(binary, runner, b"warm-up")  # the event loop's own fds, created once
+    before = child_pids()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 16, hard))
+    filler: list[int] = []
+    try:
+        with contextlib.suppress(OSError):  # take every free fd, then give two back
+            while True:
+                filler.append(os.open(os.devnull, os.O_RDONLY))
+        for fd in filler[-2:]:
+            os.close(fd)
+        del filler[-2:]
+        with pytest.raises(StartFailed, match=r"too many open files: run fewer jobs at once"):
+            await encrypt(binary, runner, b"payload")
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert child_pids() == before
