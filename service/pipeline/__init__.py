@@ -1,0 +1,27 @@
+"""A pipeline of stages joined by bounded streams: download -> resize -> upload, and more.
+
+``run_pipeline`` runs items through :class:`Stage` objects (async, thread or process runners,
+with time limits and retries for transient errors) and returns a :class:`Manifest` of every
+item's outcome. Progress comes as :class:`StageCounts` through a callback.
+"""
+
+from __future__ import annotations
+
+from service.pipeline.engine import bound, run_pipeline
+from service.pipeline.manifest import Manifest, Outcome, Progress, StageCounts
+from service.pipeline.retry import Retry, is_transient
+from service.pipeline.stage import RUNNERS, Runner, Stage
+
+__all__ = [
+    "RUNNERS",
+    "Manifest",
+    "Outcome",
+    "Progress",
+    "Retry",
+    "Runner",
+    "Stage",
+    "StageCounts",
+    "bound",
+    "is_transient",
+    "run_pipeline",
+]
