@@ -8,6 +8,8 @@
 - :class:`LockCounter`, :class:`PeakGauge` — counters shared by threads, guarded by a lock.
 - :class:`BlockingRunner`, :func:`run_blocking` — blocking calls on anyio worker threads, at
   most ``limit`` at once, for async code.
+- :func:`run_thread_pipeline` — item 55's pipeline: :class:`ThreadStage` crews of workers
+  between bounded closable queues; each item ends :class:`Passed` or :class:`Dropped`.
 
 Errors are this module's own or built-ins (``QueueClosed``, ``WorkersStillRunning``,
 ``queue.Full``, ``queue.Empty``, ``ValueError``): adapters import nothing from ``service``,
@@ -20,6 +22,7 @@ from adapters._threads.blocking import BlockingRunner, run_blocking
 from adapters._threads.closable import ClosableQueue, QueueClosed
 from adapters._threads.counters import LockCounter, PeakGauge
 from adapters._threads.outcome import Done, Failed, Outcome
+from adapters._threads.pipeline import Dropped, Passed, ThreadStage, run_thread_pipeline
 from adapters._threads.workers import (
     StoppableWorker,
     WorkersStillRunning,
@@ -31,14 +34,18 @@ __all__ = [
     "BlockingRunner",
     "ClosableQueue",
     "Done",
+    "Dropped",
     "Failed",
     "LockCounter",
     "Outcome",
+    "Passed",
     "PeakGauge",
     "QueueClosed",
     "StoppableWorker",
+    "ThreadStage",
     "WorkersStillRunning",
     "run_blocking",
+    "run_thread_pipeline",
     "start_workers",
     "stop_workers",
 ]

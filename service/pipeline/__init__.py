@@ -2,7 +2,9 @@
 
 ``run_pipeline`` runs items through :class:`Stage` objects (async, thread or process runners,
 with time limits and retries for transient errors) and returns a :class:`Manifest` of every
-item's outcome. Progress comes as :class:`StageCounts` through a callback.
+item's outcome; ``run_pipeline_threads`` does the same on item 55's worker threads and closable
+queues (the fallback engine), with the same manifest. Progress comes as :class:`StageCounts`
+through a callback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from service.pipeline.engine import bound, run_pipeline
 from service.pipeline.manifest import Manifest, Outcome, Progress, StageCounts
 from service.pipeline.retry import Retry, is_transient
 from service.pipeline.stage import RUNNERS, Runner, Stage
+from service.pipeline.threaded import run_pipeline_threads
 
 __all__ = [
     "RUNNERS",
@@ -24,4 +27,5 @@ __all__ = [
     "bound",
     "is_transient",
     "run_pipeline",
+    "run_pipeline_threads",
 ]

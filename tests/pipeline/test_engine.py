@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from service.pipeline import Manifest, Retry, Stage, StageCounts, bound, run_pipeline
+from service.pipeline import (
+    Manifest,
+    Retry,
+    Stage,
+    StageCounts,
+    bound,
+    run_pipeline,
+    run_pipeline_threads,
+)
 from tests.pipeline import _stages
 
 pytestmark = pytest.mark.anyio
+
+Run = Callable[..., Awaitable[Manifest]]
+
+
+@pytest.fixture(params=["async", "threads"])
+def engine(request: pytest.FixtureRequest) -> Run:
+    """Both engines: stages joined by memory object streams, or item 55's threads and queues."""
+    return run_pipeline if request.param == "async" else run_pipeline_threads
 
 
 class Flaky(Exception):
@@ -39,7 +55,7 @@ class Busy:
             self.now -= 1
 
 
-async def test_items_go_through_every_runner_in_order() -> None:
+async def test_items_go_through_every_runner_in_order(engine: Run) -> None:
     async def parse(source: object) -> int:
         await anyio.lowlevel.checkpoint()
         return int(str(source))
@@ -49,7 +65,7 @@ async def test_items_go_through_every_runner_in_order() -> None:
         Stage("square", _stages.square, workers=2, runner="thread"),
         Stage("again", _stages.square, workers=2, runner="process"),
     ]
-    manifest = await run_pipeline(stages, [str(n) for n in range(20)], buffer=2)
+    manifest = await engine(stages, [str(n) for n in range(20)], buffer=2)
     assert [outcome.result for outcome in manifest.outcomes] == [n**4 for n in range(20)]
     assert [outcome.source for outcome in manifest.outcomes] == [str(n) for n in range(20)]
     assert manifest.succeeded == 20
@@ -85,7 +101,7 @@ async def test_ten_thousand_items_never_exceed_the_bound() -> None:
     assert manifest.peak_in_flight <= manifest.bound
 
 
-async def test_a_failed_item_is_reported_and_the_others_go_on() -> None:
+async def test_a_failed_item_is_reported_and_the_others_go_on(engine: Run) -> None:
     async def check(source: object) -> object:
         if int(str(source)) % 3 == 0:
             raise ValueError(f"{source} is a multiple of three")
@@ -99,7 +115,7 @@ async def test_a_failed_item_is_reported_and_the_others_go_on() -> None:
         Stage("check", check, workers=2),
         Stage("keep", passthrough),
     ]
-    manifest = await run_pipeline(stages, [str(n) for n in range(9)])
+    manifest = await engine(stages, [str(n) for n in range(9)])
     failed = [outcome for outcome in manifest.outcomes if not outcome.ok]
     assert [outcome.index for outcome in failed] == [0, 3, 6]
     assert failed[1].stage == "check"
@@ -109,7 +125,7 @@ async def test_a_failed_item_is_reported_and_the_others_go_on() -> None:
     assert manifest.succeeded == 6
 
 
-async def test_only_transient_errors_are_retried_with_backoff() -> None:
+async def test_only_transient_errors_are_retried_with_backoff(engine: Run) -> None:
     calls: dict[str, int] = {}
 
     async def shaky(source: object) -> object:
@@ -125,7 +141,7 @@ async def test_only_transient_errors_are_retried_with_backoff() -> None:
 
     retry = Retry(attempts=4, base_s=0.001, max_s=0.01)
     stages = [Stage("download", shaky, retry=retry)]
-    manifest = await run_pipeline(stages, ["twice-then-ok", "always-flaky", "broken"], seed=1)
+    manifest = await engine(stages, ["twice-then-ok", "always-flaky", "broken"], seed=1)
     by_source = {outcome.source: outcome for outcome in manifest.outcomes}
     assert by_source["twice-then-ok"].ok
     assert by_source["twice-then-ok"].attempts == {"download": 3}
@@ -147,7 +163,7 @@ def test_backoff_grows_and_is_jittered_below_its_ceiling() -> None:
         Retry(attempts=0)
 
 
-async def test_a_stage_time_limit_fails_the_call_as_transient() -> None:
+async def test_a_stage_time_limit_fails_the_call_as_transient(engine: Run) -> None:
     slow_calls = 0
 
     async def slow(source: object) -> object:
@@ -157,14 +173,14 @@ async def test_a_stage_time_limit_fails_the_call_as_transient() -> None:
         return source
 
     stage = Stage("download", slow, timeout_s=0.05, retry=Retry(attempts=2, base_s=0.001))
-    manifest = await run_pipeline([stage], ["x"])
+    manifest = await engine([stage], ["x"])
     (outcome,) = manifest.outcomes
     assert outcome.error == "timed out after 0.05 s"
     assert outcome.error_type == "TimeoutError"
     assert slow_calls == 2  # a timeout is transient: tried again
 
 
-async def test_progress_counts_every_stage() -> None:
+async def test_progress_counts_every_stage(engine: Run) -> None:
     seen: list[tuple[StageCounts, ...]] = []
 
     async def odd_only(source: object) -> object:
@@ -176,7 +192,7 @@ async def test_progress_counts_every_stage() -> None:
         seen.append(tuple(StageCounts(**{s: getattr(c, s) for s in c.__slots__}) for c in counts))
 
     stages = [Stage("filter", odd_only, workers=2), Stage("done", odd_only)]
-    await run_pipeline(stages, [str(n) for n in range(10)], progress=snapshot)
+    await engine(stages, [str(n) for n in range(10)], progress=snapshot)
     final = seen[-1]
     assert [(c.name, c.received, c.passed, c.failed, c.in_flight) for c in final] == [
         ("filter", 10, 5, 5, 0),
@@ -185,7 +201,9 @@ async def test_progress_counts_every_stage() -> None:
     assert any(counts[0].in_flight > 0 for counts in seen)
 
 
-async def test_cancellation_stops_every_worker_and_leaves_nothing_running(tmp_path: Path) -> None:
+async def test_cancellation_stops_every_worker_and_leaves_nothing_running(
+    engine: Run, tmp_path: Path
+) -> None:
     busy = Busy()
     started = anyio.Event()
 
@@ -217,7 +235,7 @@ async def test_cancellation_stops_every_worker_and_leaves_nothing_running(tmp_pa
                 group.cancel_scope.cancel()
 
             group.start_soon(cancel_soon)
-            await run_pipeline(stages, sources)
+            await engine(stages, sources)
     assert not scope.cancelled_caught  # cancelled by the group, promptly, not by the deadline
     assert busy.now == 0  # no thread still inside a call
     for marker in markers:
@@ -248,3 +266,21 @@ async def test_bad_stages_are_refused() -> None:
         await run_pipeline([], ["a"])
     empty: Manifest = await run_pipeline([Stage("x", noop)], [])
     assert empty.outcomes == ()
+
+
+async def test_both_engines_give_the_same_manifest() -> None:
+    async def check(source: object) -> object:
+        number = int(str(source))
+        if number % 4 == 1:
+            raise ValueError(f"{number} is refused")
+        return number
+
+    stages = [
+        Stage("check", check, workers=3),
+        Stage("square", _stages.square, workers=2, runner="thread"),
+    ]
+    sources = [str(n) for n in range(40)]
+    ours = await run_pipeline(stages, sources, buffer=2)
+    theirs = await run_pipeline_threads(stages, sources, buffer=2)
+    assert ours.outcomes == theirs.outcomes
+    assert ours.failed == 10
