@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from adapters._openssl.catalog import Algorithm, OpenSSL, find_openssl
-from adapters._openssl.chain import ChainResult, InputFile, Limits, Recipe, Sink, run_chain
-from adapters._openssl.children import AsyncSpawner, Spawner, ThreadSpawner
+from adapters._openssl.algorithms import Algorithm, OpenSSL
+from adapters._openssl.async_child import AsyncSpawner
+from adapters._openssl.catalog import find_openssl
+from adapters._openssl.chain import run_chain
+from adapters._openssl.children import Spawner
 from adapters._openssl.errors import (
     AlgorithmRefused,
     BadPassword,
@@ -39,6 +41,8 @@ from adapters._openssl.errors import (
     UnknownAlgorithm,
 )
 from adapters._openssl.password import MAX_PASSWORD_BYTES, Password
+from adapters._openssl.plan import ChainResult, InputFile, Limits, Recipe, Sink
+from adapters._openssl.thread_child import ThreadSpawner
 
 __all__ = [
     "MAX_PASSWORD_BYTES",

@@ -14,122 +14,28 @@ cancellation: SIGTERM, a grace period, SIGKILL, reaped, pipes closed (``children
 from __future__ import annotations
 
 import errno
-import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Final, final
+from collections.abc import AsyncIterable
+from typing import Final
 
 import anyio
 from anyio import CancelScope, create_task_group
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from adapters._openssl.catalog import Algorithm
-from adapters._openssl.children import PIPE, Child, ChildGone, Spawner, stop
+from adapters._openssl.children import Child, ChildGone, Spawner, stop
 from adapters._openssl.errors import ChainTimeout, ChildFailed, StartFailed
+from adapters._openssl.fanout import Fanout, closing
 from adapters._openssl.password import Password
-from adapters._openssl.pipes import close_fds, sized_pipe
+from adapters._openssl.plan import ChainResult, InputFile, Limits, Plan, Recipe, Run, Sink
+from adapters._openssl.start import start_children
 from adapters._openssl.stderr import summarise
 
-__all__ = ["ChainResult", "InputFile", "Limits", "Recipe", "Sink", "run_chain"]
-
-Sink = Callable[[bytes], Awaitable[object]]
-"""Where output goes, a chunk at a time; it applies backpressure by taking its time."""
+__all__ = ["run_chain"]
 
 # openssl's stderr is a few lines; past this much, the rest is read and dropped.
 _STDERR_KEEP: Final = 16 * 1024
 _HEX: Final = re.compile(r"[0-9a-f]+")
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Recipe:
-    """What to run: the binary, the algorithms and the key derivation."""
-
-    openssl: str
-    cipher: Algorithm
-    digest: Algorithm
-    iterations: int
-    providers: tuple[str, ...] = ()
-
-    def enc_argv(self, password_fd: int, *, decrypt: bool) -> list[str]:
-        # -md sha256 is enc's default since 1.1.0; said outright, so a ciphertext stays
-        # readable by `openssl enc -d -pbkdf2 -iter N` whatever a later default becomes.
-        return [
-            self.openssl,
-            "enc",
-            f"-{self.cipher.name}",
-            "-d" if decrypt else "-e",
-            "-pbkdf2",
-            "-iter",
-            str(self.iterations),
-            "-md",
-            "sha256",
-            "-pass",
-            f"fd:{password_fd}",
-            *self.providers,
-        ]
-
-    def dgst_argv(self) -> list[str]:
-        return [self.openssl, "dgst", f"-{self.digest.name}", "-r", *self.providers]
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """How a chain reads, how long it may run, and how long a child gets to end on SIGTERM."""
-
-    chunk_bytes: int = 1024 * 1024
-    timeout_s: float = 300.0
-    grace_s: float = 2.0
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class ChainResult:
-    """The digest (hex) and the bytes that went in and out (None: never seen by Python)."""
-
-    digest: str
-    bytes_in: int
-    bytes_out: int | None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """A regular file as the source: enc (and, decrypting, dgst) read it themselves.
-
-    No byte of it passes through this process: each child gets its own descriptor of the file
-    as stdin, as ``openssl enc -in FILE`` would read it.
-    """
-
-    path: str
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """Everything one run of the chain was asked to do."""
-
-    recipe: Recipe
-    spawner: Spawner
-    password: Password
-    source: AsyncIterable[bytes] | InputFile
-    sink: Sink | None
-    decrypt: bool
-    limits: Limits
-
-
-@dataclass(slots=True)
-class _Run:
-    """One chain's children and what it has seen of their streams."""
-
-    children: list[Child] = field(default_factory=list)
-    stderr: dict[str, bytes] = field(default_factory=dict)
-    digest_out: bytes = b""
-    bytes_in: int = 0
-    bytes_out: int = 0
+# The default of run_chain's ``limits``, named here because the class lives in :mod:`.plan`.
+_LIMITS: Final = Limits()
 
 
 async def run_chain(
@@ -140,15 +46,15 @@ async def run_chain(
     sink: Sink | None,
     *,
     decrypt: bool = False,
-    limits: Limits = Limits(),
+    limits: Limits = _LIMITS,
 ) -> ChainResult:
     """Run enc and dgst over ``source``; ``sink`` None: digest only (encryption only)."""
     if decrypt and sink is None:
         raise ValueError("decryption needs a sink for the plaintext")
-    run = _Run()
+    run = Run()
     try:
         with anyio.move_on_after(limits.timeout_s):
-            await _wire(_Plan(recipe, spawner, password, source, sink, decrypt, limits), run)
+            await _wire(Plan(recipe, spawner, password, source, sink, decrypt, limits), run)
             return _finish(run, sink is None)
         raise ChainTimeout(
             f"openssl ran past its time limit of {limits.timeout_s:g} s (crypto.timeout_s) "
@@ -165,10 +71,10 @@ async def _stop(child: Child, grace_s: float) -> None:
     await stop(child, grace_s=grace_s)
 
 
-async def _wire(plan: _Plan, run: _Run) -> None:
+async def _wire(plan: Plan, run: Run) -> None:
     chunk, source, sink, decrypt = plan.limits.chunk_bytes, plan.source, plan.sink, plan.decrypt
     try:
-        enc, dgst = await _start(plan, run)
+        enc, dgst = await start_children(plan, run)
     except OSError as exc:
         hint = " (too many open files: run fewer jobs at once or raise `ulimit -n`)"
         raise StartFailed(
@@ -181,7 +87,7 @@ async def _wire(plan: _Plan, run: _Run) -> None:
             return  # the children read it themselves
         # decrypt: the ciphertext to enc -d and to dgst; encrypt: the plaintext to enc.
         consumers: list[Sink] = [enc.write, dgst.write] if decrypt else [enc.write]
-        async with _closing(source) as pieces, _Fanout(consumers) as fanout:
+        async with closing(source) as pieces, Fanout(consumers) as fanout:
             async for piece in pieces:
                 run.bytes_in += len(piece)
                 await fanout.send(piece)
@@ -193,7 +99,7 @@ async def _wire(plan: _Plan, run: _Run) -> None:
         # encrypt: enc's output to the sink and to dgst; decrypt: to the sink only.
         assert sink is not None
         consumers: list[Sink] = [sink] if decrypt else [sink, dgst.write]
-        async with _Fanout(consumers) as fanout:
+        async with Fanout(consumers) as fanout:
             while piece := await enc.read(chunk):
                 run.bytes_out += len(piece)
                 await fanout.send(piece)
@@ -251,124 +157,14 @@ async def _first_exit(children: list[Child]) -> None:
             group.start_soon(reap)
 
 
-async def _start(plan: _Plan, run: _Run) -> tuple[Child, Child]:
-    """Start enc and dgst with their pipes; each child joins ``run`` as soon as it runs."""
-    recipe, spawner, source, decrypt = plan.recipe, plan.spawner, plan.source, plan.decrypt
-    between = sized_pipe(plan.limits.chunk_bytes) if plan.sink is None else None
-    # A file is opened once per child that reads it: enc, and dgst too when decrypting.
-    files = await _open(source, 2 if decrypt else 1) if isinstance(source, InputFile) else []
-    secret = plan.password.pipe()
-    try:
-        if files:
-            run.bytes_in = os.fstat(files[0]).st_size
-        enc = await spawner.spawn(
-            recipe.enc_argv(secret, decrypt=decrypt),
-            role="enc",
-            stdin=files[0] if files else PIPE,
-            stdout=between[1] if between else PIPE,
-            pass_fds=(secret,),
-        )
-        run.children.append(enc)
-        dgst = await spawner.spawn(
-            recipe.dgst_argv(),
-            role="dgst",
-            stdin=between[0] if between else files[1] if len(files) > 1 else PIPE,
-            stdout=PIPE,
-            pass_fds=(),
-        )
-        run.children.append(dgst)
-    finally:
-        # Ours to close once the children hold them: an end left open here would keep dgst
-        # from ever seeing the end of its input.
-        close_fds(secret, *(between or ()), *files)
-    return enc, dgst
-
-
-async def _open(source: InputFile, copies: int) -> list[int]:
-    """``copies`` descriptors of the file, each with its own offset (a worker thread opens them:
-    an open can block on a slow file system)."""
-
-    def open_all() -> list[int]:
-        fds: list[int] = []
-        try:
-            for _ in range(copies):
-                fds.append(os.open(source.path, os.O_RDONLY | os.O_CLOEXEC))
-        except BaseException:
-            close_fds(*fds)
-            raise
-        return fds
-
-    return await anyio.to_thread.run_sync(open_all)
-
-
-@asynccontextmanager
-async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[bytes]]:
-    """The source, closed on leaving if it can be (an async generator stopped mid-way).
-
-    A generator abandoned at a ``yield`` would otherwise be finalised by the garbage
-    collector, outside any task, where its clean-up code cannot run as it should.
-    """
-    try:
-        yield source
-    finally:
-        close = getattr(source, "aclose", None)
-        if close is not None:
-            await close()
-
-
-@final
-class _Fanout:
-    """Hands each chunk to every consumer, each writing in a task of its own.
-
-    One chunk waits for each consumer while it writes the one before, so reading the next
-    chunk, writing to the sink and writing to dgst overlap, and memory holds at most
-    ``2 x consumers + 1`` chunks whatever the payload's size.
-    """
-
-    __slots__ = ("_group", "_inboxes", "_writers")
-
-    def __init__(self, consumers: list[Sink]) -> None:
-        self._writers = consumers
-        self._inboxes: list[MemoryObjectSendStream[bytes]] = []
-        self._group = create_task_group()
-
-    async def __aenter__(self) -> _Fanout:
-        await self._group.__aenter__()
-        for write in self._writers:
-            inbox, outbox = anyio.create_memory_object_stream[bytes](1)
-            self._inboxes.append(inbox)
-            self._group.start_soon(_write_all, outbox, write)
-        return self
-
-    async def send(self, piece: bytes) -> None:
-        for inbox in self._inboxes:
-            try:
-                await inbox.send(piece)
-            except anyio.BrokenResourceError:
-                # A writer failed, and its own error is on its way out of the task group,
-                # which cancels this wait: that error, not this one, is the news.
-                await anyio.sleep_forever()
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        for inbox in self._inboxes:
-            inbox.close()  # the writers finish what they hold, then see the end
-        return await self._group.__aexit__(*exc_info)
-
-
-async def _write_all(outbox: MemoryObjectReceiveStream[bytes], write: Sink) -> None:
-    async with outbox:
-        async for piece in outbox:
-            await write(piece)
-
-
-def _raise_failures(run: _Run) -> None:
+def _raise_failures(run: Run) -> None:
     for child in run.children:
         if child.returncode:
             stderr = run.stderr.get(child.role, b"").decode(errors="replace")
             raise ChildFailed(child.role, child.returncode, summarise(child.role, stderr))
 
 
-def _finish(run: _Run, digest_only: bool) -> ChainResult:
+def _finish(run: Run, digest_only: bool) -> ChainResult:
     _raise_failures(run)
     text = run.digest_out.decode(errors="replace").strip()
     digest = text.split(" ", 1)[0].lower()

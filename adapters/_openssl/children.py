@@ -1,41 +1,32 @@
-"""An openssl child process behind one small async interface, with two ways to run it.
+"""An openssl child process behind one small async interface, and how every child ends.
 
-- :class:`AsyncSpawner` starts children with ``anyio.open_process``: the event loop waits on
-  their pipes (this module's own, sized for throughput: see :mod:`.pipes`).
-- :class:`ThreadSpawner` starts them with blocking ``subprocess.Popen`` and does every pipe
-  read, write and wait on a worker thread (``anyio.to_thread``): the fallback for an event loop
-  that cannot watch child processes. Each chain gets its own threads, so one chain's blocked
-  reads can never starve another chain's writes of a thread.
-
-Both are stopped the same way (:func:`stop`): SIGTERM, a grace period, SIGKILL, reaped.
-Children start in a session of their own, so a Ctrl-C on the terminal reaches this process
-only, and this process decides how its children end.
+Two spawners implement it: :mod:`.async_child` (the event loop waits on the pipes) and
+:mod:`.thread_child` (worker threads block on them), on the bases here (:class:`PipeSpawner`,
+:class:`ProcessChild`). Both start a child with :class:`Ends`, the pipes it is given, and both
+are stopped the same way (:func:`stop`): SIGTERM, a grace period, SIGKILL, reaped. Children
+start in a session of their own, so a Ctrl-C on the terminal reaches this process only, and
+this process decides how its children end.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
-import threading
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
-from typing import Any, Final, Protocol, TypeVar, final
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import anyio
-from anyio import CapacityLimiter, to_thread
-from anyio.abc import Process
 
-from adapters._openssl.pipes import LoopPipe, close_fds, sized_pipe
+from adapters._openssl.pipes import close_fds, sized_pipe
 
 __all__ = [
     "PIPE",
-    "AsyncSpawner",
     "Child",
     "ChildGone",
+    "Ends",
+    "PipeSpawner",
+    "ProcessChild",
     "Spawner",
-    "ThreadSpawner",
     "close_fds",
     "stop",
 ]
@@ -43,13 +34,10 @@ __all__ = [
 PIPE: Final = subprocess.PIPE
 T = TypeVar("T")
 
-# Blocking operations one chain's children may have in flight at once: a write and a read of
-# each child's pipes, both stderr drains and both waits, and room for abandoned ones.
-_THREADS_PER_CHAIN: Final = 12
 _STDERR_PIPE: Final = 0  # the default size: openssl writes a few lines there
 
 
-class _Ends:
+class Ends:
     """The pipes of one child being started: the child's ends and ours."""
 
     __slots__ = ("child", "stderr", "stdin", "stdout", "theirs")
@@ -135,51 +123,27 @@ class Child(Protocol):
         ...
 
 
-class Spawner(Protocol):
-    """Starts a :class:`Child`; ``stdin`` / ``stdout`` are :data:`PIPE` or an fd to hand over.
+class _Process(Protocol):
+    """What ``anyio.abc.Process`` and ``subprocess.Popen`` alike say about a child."""
 
-    The caller keeps (and closes) an fd it hands over; pipes made for :data:`PIPE` belong to
-    the child object and close with it.
-    """
+    @property
+    def pid(self) -> int: ...
 
-    async def spawn(
-        self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
-    ) -> Child: ...
+    @property
+    def returncode(self) -> int | None: ...
 
 
-@final
-class AsyncSpawner:
-    """Children on ``anyio.open_process``, their pipes watched by the event loop."""
-
-    __slots__ = ("_pipe_bytes",)
-
-    def __init__(self, *, pipe_bytes: int = 1024 * 1024) -> None:
-        self._pipe_bytes = pipe_bytes
-
-    def __repr__(self) -> str:
-        return f"AsyncSpawner(pipe_bytes={self._pipe_bytes})"
-
-    async def spawn(
-        self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
-    ) -> Child:
-        ends = _Ends(stdin, stdout, self._pipe_bytes)
-        process = await ends.launch(
-            partial(anyio.open_process, list(argv), **ends.options(pass_fds))
-        )
-        return _AsyncChild(role, process, ends)
+P = TypeVar("P", bound=_Process)
 
 
-@final
-class _AsyncChild:
-    __slots__ = ("_process", "_stderr", "_stdin", "_stdout", "role")
+class ProcessChild(Generic[P]):
+    """What both kinds of :class:`Child` share: a role, a process, and how they show."""
 
-    def __init__(self, role: str, process: Process, ends: _Ends) -> None:
+    __slots__ = ("_process", "role")
+
+    def __init__(self, role: str, process: P) -> None:
         self.role = role
         self._process = process
-        self._stdin = None if ends.stdin is None else LoopPipe(ends.stdin)
-        self._stdout = None if ends.stdout is None else LoopPipe(ends.stdout)
-        assert ends.stderr is not None
-        self._stderr = LoopPipe(ends.stderr)
 
     def __repr__(self) -> str:
         return f"<openssl {self.role} pid={self.pid} returncode={self.returncode}>"
@@ -192,183 +156,29 @@ class _AsyncChild:
     def returncode(self) -> int | None:
         return self._process.returncode
 
-    async def write(self, data: bytes) -> None:
-        assert self._stdin is not None
-        try:
-            await self._stdin.write(data)
-        except OSError as exc:  # BrokenPipeError: the child no longer reads
-            raise ChildGone(f"openssl {self.role} closed its input") from exc
 
-    async def close_stdin(self) -> None:
-        if self._stdin is not None:
-            self._stdin.close()
+class Spawner(Protocol):
+    """Starts a :class:`Child`; ``stdin`` / ``stdout`` are :data:`PIPE` or an fd to hand over.
 
-    async def read(self, max_bytes: int) -> bytes:
-        assert self._stdout is not None
-        return await self._stdout.read(max_bytes)
-
-    async def read_stderr(self, max_bytes: int) -> bytes:
-        return await self._stderr.read(max_bytes)
-
-    async def wait(self) -> int:
-        return await self._process.wait()
-
-    def send_signal(self, sig: signal.Signals) -> None:
-        if self._process.returncode is None:
-            # It may exit between the check and the signal; wait() reaps it either way.
-            with contextlib.suppress(ProcessLookupError):
-                self._process.send_signal(sig)
-
-    async def aclose(self) -> None:
-        for pipe in (self._stdin, self._stdout, self._stderr):
-            if pipe is not None:
-                pipe.close()
-        await self._process.aclose()
-
-
-@final
-class ThreadSpawner:
-    """Children on blocking ``subprocess.Popen``, their pipes served by worker threads."""
-
-    __slots__ = ("_limiter", "_pipe_bytes")
-
-    def __init__(self, *, pipe_bytes: int = 1024 * 1024) -> None:
-        # One spawner serves one chain (see the module docstring).
-        self._limiter = CapacityLimiter(_THREADS_PER_CHAIN)
-        self._pipe_bytes = pipe_bytes
-
-    def __repr__(self) -> str:
-        return f"ThreadSpawner(pipe_bytes={self._pipe_bytes})"
+    The caller keeps (and closes) an fd it hands over; pipes made for :data:`PIPE` belong to
+    the child object and close with it.
+    """
 
     async def spawn(
         self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
-    ) -> Child:
-        ends = _Ends(stdin, stdout, self._pipe_bytes)
-
-        def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(list(argv), **ends.options(pass_fds))
-
-        popen = await ends.launch(partial(to_thread.run_sync, start, limiter=self._limiter))
-        return _ThreadChild(role, popen, ends, self)
-
-    async def run(self, call: Callable[[], T], busy: _Busy) -> T:
-        """Run a blocking pipe operation on a worker thread, abandoned if cancelled.
-
-        Abandoned, because a read or write blocked on a live child cannot be interrupted: it
-        ends when :func:`stop` kills the child (EOF or a broken pipe), and ``busy`` lets the
-        child's ``aclose`` wait for that before it closes the pipes.
-        """
-
-        def tracked() -> T:
-            try:
-                return call()
-            finally:
-                busy.leave()
-
-        busy.enter()
-        return await to_thread.run_sync(tracked, abandon_on_cancel=True, limiter=self._limiter)
+    ) -> Child: ...
 
 
-@final
-class _Busy:
-    """How many blocking operations on one child's pipes are still running."""
+class PipeSpawner:
+    """What both spawners share: the size of the pipes they make, and how they show."""
 
-    __slots__ = ("_count", "_idle")
+    __slots__ = ("_pipe_bytes",)
 
-    def __init__(self) -> None:
-        self._count = 0
-        self._idle = threading.Condition()
-
-    def enter(self) -> None:
-        with self._idle:
-            self._count += 1
-
-    def leave(self) -> None:
-        with self._idle:
-            self._count -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._count == 0, timeout)
-
-
-# How long aclose waits for abandoned pipe operations; they end as soon as the child is dead.
-_IDLE_WAIT_S: Final = 5.0
-
-
-@final
-class _ThreadChild:
-    __slots__ = ("_busy", "_ends", "_popen", "_spawner", "role")
-
-    def __init__(
-        self, role: str, popen: subprocess.Popen[bytes], ends: _Ends, spawner: ThreadSpawner
-    ) -> None:
-        self.role = role
-        self._popen = popen
-        self._ends = ends
-        self._spawner = spawner
-        self._busy = _Busy()
+    def __init__(self, *, pipe_bytes: int = 1024 * 1024) -> None:
+        self._pipe_bytes = pipe_bytes
 
     def __repr__(self) -> str:
-        return f"<openssl {self.role} pid={self.pid} returncode={self.returncode}>"
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self._popen.returncode
-
-    async def write(self, data: bytes) -> None:
-        fd = self._ends.stdin
-        assert fd is not None
-
-        def write_all() -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-
-        try:
-            await self._spawner.run(write_all, self._busy)
-        except OSError as exc:  # BrokenPipeError: the child no longer reads
-            raise ChildGone(f"openssl {self.role} closed its input") from exc
-
-    async def close_stdin(self) -> None:
-        fd, self._ends.stdin = self._ends.stdin, None
-        if fd is not None:
-            close_fds(fd)
-
-    async def read(self, max_bytes: int) -> bytes:
-        return await self._read(self._ends.stdout, max_bytes)
-
-    async def read_stderr(self, max_bytes: int) -> bytes:
-        return await self._read(self._ends.stderr, max_bytes)
-
-    async def _read(self, fd: int | None, max_bytes: int) -> bytes:
-        if fd is None:
-            return b""
-        try:
-            return await self._spawner.run(lambda: os.read(fd, max_bytes), self._busy)
-        except OSError:
-            return b""
-
-    async def wait(self) -> int:
-        return await self._spawner.run(self._popen.wait, self._busy)
-
-    def send_signal(self, sig: signal.Signals) -> None:
-        # Popen.send_signal polls first and does nothing once the child has been reaped, so
-        # a recycled pid never gets the signal.
-        self._popen.send_signal(sig)
-
-    async def aclose(self) -> None:
-        busy = self._busy
-        # Abandoned reads and writes end once the child is dead (EOF, broken pipe); only then
-        # may their fds close, or a stale thread could touch a recycled fd number.
-        await to_thread.run_sync(lambda: busy.wait_idle(_IDLE_WAIT_S))
-        close_fds(*self._ends.ours())
-        self._ends.stdin = self._ends.stdout = self._ends.stderr = None
+        return f"{type(self).__name__}(pipe_bytes={self._pipe_bytes})"
 
 
 async def stop(child: Child, *, grace_s: float) -> None:

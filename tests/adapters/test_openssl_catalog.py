@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters._openssl.catalog import Algorithm, OpenSSL, find_openssl
+from adapters._openssl.algorithms import Algorithm, OpenSSL
+from adapters._openssl.catalog import find_openssl
 from adapters._openssl.errors import AlgorithmRefused, OpenSSLNotFound, UnknownAlgorithm
 
 PLAINTEXT = b"fanout: a few bytes, not a multiple of any block size\n"

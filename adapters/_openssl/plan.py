@@ -1,0 +1,111 @@
+"""What one chain is asked to do, and what it reports.
+
+:class:`Recipe` (the commands), :class:`Limits`, the source (an async iterable of chunks or an
+:class:`InputFile`) and the :data:`Sink` make up a :class:`Plan`; a :class:`Run` keeps what the
+chain sees while it runs, and becomes its :class:`ChainResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import final
+
+from adapters._openssl.algorithms import Algorithm
+from adapters._openssl.children import Child, Spawner
+from adapters._openssl.password import Password
+
+__all__ = ["ChainResult", "InputFile", "Limits", "Plan", "Recipe", "Run", "Sink"]
+
+Sink = Callable[[bytes], Awaitable[object]]
+"""Where output goes, a chunk at a time; it applies backpressure by taking its time."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What to run: the binary, the algorithms and the key derivation."""
+
+    openssl: str
+    cipher: Algorithm
+    digest: Algorithm
+    iterations: int
+    providers: tuple[str, ...] = ()
+
+    def enc_argv(self, password_fd: int, *, decrypt: bool) -> list[str]:
+        # -md sha256 is enc's default since 1.1.0; said outright, so a ciphertext stays
+        # readable by `openssl enc -d -pbkdf2 -iter N` whatever a later default becomes.
+        return [
+            self.openssl,
+            "enc",
+            f"-{self.cipher.name}",
+            "-d" if decrypt else "-e",
+            "-pbkdf2",
+            "-iter",
+            str(self.iterations),
+            "-md",
+            "sha256",
+            "-pass",
+            f"fd:{password_fd}",
+            *self.providers,
+        ]
+
+    def dgst_argv(self) -> list[str]:
+        return [self.openssl, "dgst", f"-{self.digest.name}", "-r", *self.providers]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How a chain reads, how long it may run, and how long a child gets to end on SIGTERM."""
+
+    chunk_bytes: int = 1024 * 1024
+    timeout_s: float = 300.0
+    grace_s: float = 2.0
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    """The digest (hex) and the bytes that went in and out (None: never seen by Python)."""
+
+    digest: str
+    bytes_in: int
+    bytes_out: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A regular file as the source: enc (and, decrypting, dgst) read it themselves.
+
+    No byte of it passes through this process: each child gets its own descriptor of the file
+    as stdin, as ``openssl enc -in FILE`` would read it.
+    """
+
+    path: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything one run of the chain was asked to do."""
+
+    recipe: Recipe
+    spawner: Spawner
+    password: Password
+    source: AsyncIterable[bytes] | InputFile
+    sink: Sink | None
+    decrypt: bool
+    limits: Limits
+
+
+@dataclass(slots=True)
+class Run:
+    """One chain's children and what it has seen of their streams."""
+
+    children: list[Child] = field(default_factory=list)
+    stderr: dict[str, bytes] = field(default_factory=dict)
+    digest_out: bytes = b""
+    bytes_in: int = 0
+    bytes_out: int = 0
