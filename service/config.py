@@ -106,7 +106,29 @@ class CryptoSettings:
 @final
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    """Settings of image pipeline jobs; the pipeline feature adds its keys here."""
+    """Settings of image pipeline jobs: download -> resize -> (encrypt) -> upload."""
+
+    size: str = setting("256x256", nonempty=True)
+    mode: str = setting("fit", choices=("fit", "cover"))
+    format: str = setting("webp", choices=("webp", "jpeg", "png"))
+    quality: int = setting(82, min=1, max=100)
+    max_pixels: int = setting(50_000_000, min=1, max=1_000_000_000)
+    max_download_bytes: int = setting(52_428_800, min=1, max=1_073_741_824)
+    connect_timeout_s: float = setting(10.0, min=0.1, max=600.0)
+    read_timeout_s: float = setting(30.0, min=0.1, max=3600.0)
+    max_redirects: int = setting(5, min=0, max=20)
+    allow_hosts: str = setting("")
+    allow_private: bool = setting(False)
+    allow_files: bool = setting(True)
+    download_workers: int = setting(16, min=1, max=1024)
+    resize_workers: int = setting(2, min=1, max=256)
+    resize_runner: str = setting("thread", choices=("thread", "process"))
+    upload_workers: int = setting(16, min=1, max=1024)
+    buffer: int = setting(16, min=1, max=10_000)
+    attempts: int = setting(3, min=1, max=20)
+    backoff_base_s: float = setting(0.2, min=0.0, max=60.0)
+    backoff_max_s: float = setting(5.0, min=0.0, max=600.0)
+    stage_timeout_s: float = setting(60.0, min=0.1, max=3600.0)
 
 
 @final
