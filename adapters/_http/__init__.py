@@ -1,0 +1,1 @@
+"""The private core of :mod:`adapters.http_io`: one concept per module, re-exported there."""
