@@ -75,6 +75,7 @@ async def serve(*, delay_s: float = 0.0) -> AsyncIterator[Served]:
     app.router.add_get("/bomb.png", _bomb)
     app.router.add_get("/loop/{n}", _loop)
     app.router.add_put("/upload/{name}", _upload(served))
+    app.router.add_put("/shaky/{name}", _shaky_upload(served))
     # A stalled handler must not hold the server's shutdown for aiohttp's default minute.
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
@@ -144,6 +145,18 @@ async def _loop(request: web.Request) -> web.StreamResponse:
 def _upload(served: Served) -> _Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         await anyio.sleep(served.delay_s)
+        served.uploads[request.match_info["name"]] = await request.read()
+        return web.Response(status=201)
+
+    return handler
+
+
+def _shaky_upload(served: Served) -> _Handler:
+    """Answers 503 to the first PUT of each name, then takes it."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if _count(served, request) == 1:
+            return web.Response(status=503, text="busy")
         served.uploads[request.match_info["name"]] = await request.read()
         return web.Response(status=201)
 

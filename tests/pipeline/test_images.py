@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from adapters.imaging import Box
-from service.config import PipelineSettings
+from adapters.openssl import Password
+from service.config import CryptoSettings, PipelineSettings
+from service.crypto import decrypt
 from service.errors import InvalidInput
 from service.pipeline.destination import Destination, safe_name
 from service.pipeline.images import Delivered, ImageJob, run_images
@@ -119,6 +121,37 @@ async def test_uploads_by_put_to_a_base_url() -> None:
     for data in served.uploads.values():
         with Image.open(io.BytesIO(data)) as image:
             assert (image.format, image.size) == ("PNG", (64, 64))  # cover: the box exactly
+
+
+async def test_an_upload_answered_503_is_tried_again() -> None:
+    async with serve() as served:
+        urls = [served.url(f"/img/shaky-{n}.jpg") for n in range(3)]
+        destination = Destination.parse(served.url("/shaky"))
+        manifest = await run_images(urls, destination, JOB, settings=SETTINGS)
+    assert manifest.succeeded == 3
+    assert all(
+        outcome.attempts == {"download": 1, "resize": 1, "upload": 2}
+        for outcome in manifest.outcomes
+    )
+    assert len(served.uploads) == 3
+
+
+async def test_encrypted_images_decrypt_back_to_images(tmp_path: Path) -> None:
+    crypto = CryptoSettings(pbkdf2_iterations=1_000)
+    job = ImageJob(Box(96, 96), format="jpeg", password=Password("s3cret pipeline"))
+    async with serve() as served:
+        urls = [served.url(f"/img/sealed-{n}.jpg") for n in range(3)]
+        manifest = await run_images(
+            urls, Destination(tmp_path), job, settings=SETTINGS, crypto=crypto
+        )
+    assert manifest.succeeded == 3
+    for outcome in manifest.outcomes:
+        assert isinstance(outcome.result, Delivered)
+        assert outcome.result.dest.endswith(".jpeg.enc")
+        plain = tmp_path / f"plain-{outcome.index}"
+        await decrypt(outcome.result.dest, plain, password="s3cret pipeline", settings=crypto)
+        with Image.open(io.BytesIO(await anyio.Path(plain).read_bytes())) as image:
+            assert (image.format, max(image.size)) == ("JPEG", 96)
 
 
 async def test_cancelling_mid_run_leaves_nothing_running(tmp_path: Path) -> None:
