@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from service._cli_crypto import CryptoRequest, crypto_options, run_crypto
+from service._cli_pipeline import PipelineRequest, pipeline_options, run_image_pipeline
 from service.config import LifeSettings, Settings, load_settings
 from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable
 from service.life.engines import ENGINE_NAMES
@@ -37,9 +38,12 @@ _OUTPUTS = (".rle", ".cells", ".png", ".gif")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Entry point of the console script and of ``python -m service``."""
+    """Entry point of the console script and of ``python -m service``.
+
+    A command that returns an int has it as the exit status (``pipeline``: 1 if an image failed).
+    """
     try:
-        cli.main(args=argv, prog_name="fanout", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="fanout", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.Abort:
@@ -57,7 +61,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if os.environ.get("FANOUT_DEBUG"):
             raise
         _fail(f"internal error ({type(exc).__name__}): {exc}; set FANOUT_DEBUG=1 for details", 1)
-    sys.exit(0)
+    # Without standalone mode click returns the command's value (or an Exit's code) here.
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -283,17 +288,30 @@ def decrypt(ctx: click.Context, /, **options: Any) -> None:
     run_crypto(CryptoRequest("decrypt", **options), _settings(ctx).crypto)
 
 
-def _not_yet(name: str) -> Callable[..., None]:
-    def command(**_: Any) -> None:
-        raise NotAvailable(f"'fanout {name}' is not part of this build yet")
+@cli.command()
+@pipeline_options
+@click.pass_context
+def pipeline(ctx: click.Context, /, **options: Any) -> int:
+    """Download images, resize them, (encrypt them,) and deliver them to --dest.
 
-    command.__doc__ = f"{name.capitalize()} (arrives with a later release)."
-    return command
+    SOURCES is a file with one http(s) URL or local path a line (blank lines and lines
+    starting with # are skipped), or - for stdin. Each image is resized into --size, encoded
+    as --format, and written into the directory --dest (atomically) or PUT under the base URL
+    --dest, named after its source. With --encrypt each image is also encrypted as `fanout
+    encrypt` would, and its name ends in .enc (e.g. photo-1a2b3c4d5e.webp.enc); the password
+    comes from --password-file, else FANOUT_PASSWORD, else a prompt on a terminal.
 
+    Options default to the [pipeline] settings of the config (or FANOUT_PIPELINE__<KEY>).
+    Downloads are guarded against SSRF: loopback, private and link-local addresses are
+    refused unless [pipeline] allow_private is true (it is false by default), e.g.
+    FANOUT_PIPELINE__ALLOW_PRIVATE=true for a server on this machine; local paths need
+    [pipeline] allow_files (true by default).
 
-cli.command(name="pipeline", context_settings={"ignore_unknown_options": True})(
-    click.argument("args", nargs=-1, type=click.UNPROCESSED)(_not_yet("pipeline"))
-)
+    Prints a summary and one FAILED line per image that failed (or, with --json, the whole
+    manifest on stdout). Exit status: 0 when every image was delivered, 1 when any failed,
+    2 for bad usage.
+    """
+    return run_image_pipeline(PipelineRequest(**options), _settings(ctx))
 
 
 @cli.command()

@@ -355,14 +355,6 @@ def test_serve_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_line_error(outcome, 1, "the HTTP daemon is not part of this build yet")
 
 
-@pytest.mark.parametrize("command", ["pipeline"])
-def test_later_commands_are_not_available_yet(
-    capsys: pytest.CaptureFixture[str], command: str
-) -> None:
-    outcome = fanout(capsys, command, "anything", "--key", "k")
-    assert_one_line_error(outcome, 1, f"'fanout {command}' is not part of this build yet")
-
-
 # --- help -----------------------------------------------------------------------------------
 
 

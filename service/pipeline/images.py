@@ -74,14 +74,25 @@ async def run_images(
     progress: Progress | None = None,
 ) -> Manifest:
     """Run the image pipeline over ``sources`` (URLs or, if allowed, paths)."""
-    policy = _policy(settings)
+    policy = _policy(settings, _workers(settings, job))
     async with HttpClient(policy) as client:
         stages = _stages(client, destination, job, settings, crypto or CryptoSettings())
         run = run_pipeline if engine == "async" else run_pipeline_threads
         return await run(stages, sources, buffer=settings.buffer, progress=progress)
 
 
-def _policy(settings: PipelineSettings) -> Policy:
+def _workers(settings: PipelineSettings, job: ImageJob) -> dict[str, int]:
+    """Workers per stage: the settings', with the job's own counts over them."""
+    return {
+        "download": settings.download_workers,
+        "resize": settings.resize_workers,
+        "encrypt": settings.resize_workers,
+        "upload": settings.upload_workers,
+        **job.workers,
+    }
+
+
+def _policy(settings: PipelineSettings, workers: dict[str, int]) -> Policy:
     hosts = frozenset(h.strip().lower() for h in settings.allow_hosts.split(",") if h.strip())
     return Policy(
         allow_hosts=hosts,
@@ -91,8 +102,9 @@ def _policy(settings: PipelineSettings) -> Policy:
         max_redirects=settings.max_redirects,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
-        connections=settings.download_workers + settings.upload_workers,
-        connections_per_host=max(settings.download_workers, settings.upload_workers),
+        # One connection per download or upload worker: a worker never waits for a socket.
+        connections=workers["download"] + workers["upload"],
+        connections_per_host=max(workers["download"], workers["upload"]),
     )
 
 
@@ -105,13 +117,7 @@ def _stages(
 ) -> list[Stage]:
     retry = Retry(settings.attempts, settings.backoff_base_s, settings.backoff_max_s)
     timeout = settings.stage_timeout_s
-    workers = {
-        "download": settings.download_workers,
-        "resize": settings.resize_workers,
-        "encrypt": settings.resize_workers,
-        "upload": settings.upload_workers,
-        **job.workers,
-    }
+    workers = _workers(settings, job)
     extension = job.format + (".enc" if job.password is not None else "")
     cpu: Runner = "process" if settings.resize_runner == "process" else "thread"
 
