@@ -9,7 +9,13 @@ Every error the service raises on purpose is a ``FanoutError``. Foreign exceptio
     │   ├── RuleError               a B/S rule string cannot be parsed or is refused
     │   ├── PatternError            a pattern file cannot be parsed (FILE:LINE:COL)
     │   ├── LimitExceeded           a request goes past a configured limit
+    │   │   └── PayloadTooLarge     a request body past its limit (HTTP 413)
     │   └── Unsupported             a valid request this build does not support
+    ├── NotFound                    no such job (HTTP 404)
+    ├── Conflict                    not in a state that allows it: cancel a finished job (409)
+    ├── Busy                        the queue is full: try again later (HTTP 429)
+    ├── Draining                    the daemon is stopping and takes no new jobs (HTTP 503)
+    ├── Unauthorized                a missing or wrong API token (HTTP 401)
     ├── NotAvailable                a feature that is not part of this build yet
     ├── WorkerError                 a worker (thread, process) failed while computing
     ├── CryptoFailed                openssl failed: wrong password, corrupted input, killed
@@ -23,15 +29,21 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "Busy",
     "ConfigError",
+    "Conflict",
     "CryptoFailed",
+    "Draining",
     "FanoutError",
     "InvalidInput",
     "LimitExceeded",
     "NotAvailable",
+    "NotFound",
     "PatternError",
+    "PayloadTooLarge",
     "RuleError",
     "TimedOut",
+    "Unauthorized",
     "Unsupported",
     "WorkerError",
 ]
@@ -97,3 +109,35 @@ class CryptoFailed(FanoutError):
 
 class TimedOut(FanoutError):
     """Raised when a job runs past its time limit; whatever it started has been stopped."""
+
+
+class PayloadTooLarge(LimitExceeded):
+    """Raised when a request body goes past its configured limit."""
+
+
+class NotFound(FanoutError):
+    """Raised when no job has the given id."""
+
+
+class Conflict(FanoutError):
+    """Raised when a job is not in a state that allows the request (cancel a finished one)."""
+
+
+class Busy(FanoutError):
+    """Raised when the job queue is full; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Draining(FanoutError):
+    """Raised when the daemon is stopping and takes no new jobs."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unauthorized(FanoutError):
+    """Raised when an API request lacks the token or carries a wrong one."""

@@ -1,0 +1,79 @@
+"""What the job manager needs from each kind of job (life, encrypt, decrypt, pipeline).
+
+A kind declares its parameters as a ``msgspec.Struct`` (checked on submission, and published
+in ``/openapi.json``), names the fields that are secrets (kept in memory only, never stored or
+logged), checks the parameters against the settings, and runs a job with a
+:class:`JobContext` the manager gives it: progress, the place for its artifact, its secret and,
+for uploads, the request body as it streams in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, final
+
+import msgspec
+
+from service.config import Settings
+from service.jobs.model import Job
+
+__all__ = ["JobContext", "Kind", "Outcome"]
+
+
+class JobContext(Protocol):
+    """What a running job may use; given by the manager."""
+
+    @property
+    def job(self) -> Job: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def secret(self) -> str | None:
+        """The job's password, if its kind has one; never stored."""
+        ...
+
+    @property
+    def payload(self) -> AsyncIterable[bytes] | None:
+        """The request body, streamed as it arrives (encrypt / decrypt uploads), or None."""
+        ...
+
+    def artifact_path(self, suffix: str) -> Path:
+        """Where to write the job's artifact (the manager renames nothing: write it there,
+        atomically - a temporary name beside it, then rename)."""
+        ...
+
+    def progress(self, done: int, total: int) -> None:
+        """Report progress; cheap to call often (the manager throttles what it stores)."""
+        ...
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished job: its result summary (JSON-able) and artifact, if it made one."""
+
+    result: dict[str, Any]
+    artifact: Path | None = None
+    media_type: str | None = None
+
+
+class Kind(Protocol):
+    """One kind of job."""
+
+    name: ClassVar[str]
+    params: ClassVar[type[msgspec.Struct]]
+    secret_fields: ClassVar[tuple[str, ...]]
+
+    def check(self, params: msgspec.Struct, settings: Settings) -> None:
+        """Refuse parameters past the settings' limits (InvalidInput / LimitExceeded)."""
+        ...
+
+    def timeout_s(self, settings: Settings) -> float | None:
+        """The kind's time limit, or None."""
+        ...
+
+    async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome: ...

@@ -1,0 +1,99 @@
+"""A job as the daemon keeps it: kind, parameters (secrets removed), state, times, outcome.
+
+States::
+
+    queued ──> running ──> succeeded | failed | cancelled
+       │          │
+       └──────────┴──> interrupted     the daemon stopped (or crashed) before the job ended,
+                                       or a queued job's secret was lost with the process
+       queued ──> cancelled            cancelled before it started
+
+``Job`` values are immutable ``msgspec.Struct`` objects: the manager makes a new one for each
+change and stores it; the API encodes them as they are, and their JSON Schema is the one in
+``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from typing import Any, Final
+
+import msgspec
+
+__all__ = [
+    "KINDS",
+    "TERMINAL",
+    "Job",
+    "JobError",
+    "JobProgress",
+    "JobState",
+    "new_job_id",
+    "now",
+]
+
+KINDS: Final[tuple[str, ...]] = ("life", "encrypt", "decrypt", "pipeline")
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL: Final = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
+)
+
+
+class JobProgress(msgspec.Struct, frozen=True):
+    """How far a job has come: ``done`` of ``total`` units (generations, bytes, items)."""
+
+    done: int = 0
+    total: int = 0
+
+
+class JobError(msgspec.Struct, frozen=True):
+    """Why a job failed: the error's type (e.g. ``CryptoFailed``) and its message."""
+
+    type: str
+    message: str
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """One job. Times are Unix seconds; ``artifact`` is a path inside the artifacts directory."""
+
+    id: str
+    kind: str
+    status: JobState
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: JobProgress = JobProgress()
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    artifact: str | None = None
+    artifact_type: str | None = None
+    # True when the job needs a secret (a password) that lives in memory only: if the daemon
+    # stops before the job starts, the secret is gone and the job ends interrupted.
+    needs_secret: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def now() -> float:
+    return time.time()
+
+
+def new_job_id() -> str:
+    """26 lowercase hex-and-time characters that sort by creation time (for cursors)."""
+    return f"{time.time_ns():016x}{os.urandom(5).hex()}"
