@@ -8,6 +8,7 @@ Every error the service raises on purpose is a ``FanoutError``. Foreign exceptio
     │   ├── ConfigError             a config key, type or value is wrong
     │   ├── RuleError               a B/S rule string cannot be parsed or is refused
     │   ├── PatternError            a pattern file cannot be parsed (FILE:LINE:COL)
+    │   ├── BadParam                a job parameter is wrong; ``field`` names it (HTTP 400)
     │   ├── LimitExceeded           a request goes past a configured limit
     │   │   └── PayloadTooLarge     a request body past its limit (HTTP 413)
     │   └── Unsupported             a valid request this build does not support
@@ -29,6 +30,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BadParam",
     "Busy",
     "ConfigError",
     "Conflict",
@@ -141,3 +143,11 @@ class Draining(FanoutError):
 
 class Unauthorized(FanoutError):
     """Raised when an API request lacks the token or carries a wrong one."""
+
+
+class BadParam(InvalidInput):
+    """Raised when one parameter of a request is wrong; ``field`` is its path (``params.rule``)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
