@@ -1,23 +1,38 @@
 """Settings declared as dataclass fields, checked generically from their types and metadata.
 
 A settings tree is a root dataclass whose fields are sections; a section is a dataclass whose
-fields are keys of type ``bool``, ``int``, ``float`` or ``str``. A key's constraints live in
+fields are keys of type ``bool``, ``int``, ``float`` or ``str``, or tables of strings
+(``Mapping[str, str]`` declared with ``setting({}, table=True)``: a TOML sub-table such as
+``[pipeline.destinations]``, held as an immutable :class:`Table`). A key's constraints live in
 its field's metadata (see ``setting``), so adding a key is one line and never new checking code.
 Values arrive in layers (a TOML file, environment variables, caller overrides); every layer is
-checked on its own so an error names where the wrong value came from.
+checked on its own so an error names where the wrong value came from. A layer replaces a
+scalar, and lays a table's entries over the entries before it (the default's included).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Final, TypeVar, final, get_type_hints
+from typing import Any, Final, TypeVar, cast, final, get_args, get_origin, get_type_hints
 
 from service.errors import ConfigError
 
-__all__ = ["Spec", "Values", "apply_layer", "build", "check", "lookup", "parse_text", "setting"]
+__all__ = [
+    "Spec",
+    "Table",
+    "Values",
+    "apply_entry",
+    "apply_layer",
+    "build",
+    "check",
+    "lookup",
+    "parse_text",
+    "setting",
+]
 
 T = TypeVar("T")
 Values = dict[str, dict[str, object]]
@@ -29,22 +44,57 @@ _BOOLS: Final[Mapping[str, bool]] = {
 }  # fmt: skip
 _KINDS: Final = (bool, int, float, str)
 _NOUNS: Final[Mapping[type, str]] = {int: "an integer", float: "a number", str: "a string"}
+# Entry names are lowercase because a FANOUT_* variable's name is case-insensitive: an entry
+# called "Thumbs" could never be reached from the environment.
+_ENTRY_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ENTRY_RULE: Final = "lowercase letters, digits, '_' and '-', starting with a letter or digit"
+
+
+@final
+class Table(Mapping[str, str]):
+    """An immutable, hashable table of strings: the value of a ``table=True`` setting."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Mapping[str, str] | None = None) -> None:
+        self._entries: dict[str, str] = dict(entries or {})
+
+    def __getitem__(self, name: str) -> str:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._entries.items()))
+
+    def __repr__(self) -> str:
+        return f"Table({self._entries!r})"
 
 
 @final
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """What a key allows beyond its type: an inclusive range, a fixed set, or non-emptiness."""
+    """What a key allows beyond its type: an inclusive range, a fixed set, or non-emptiness.
+
+    ``table``: the key is a table of strings, each entry meeting the rest of the spec.
+    """
 
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
     nonempty: bool = False
+    table: bool = False
 
     def requirement(self, kind: type) -> str:
         """The rule a wrong value broke, phrased to follow ``must be``."""
         if kind is bool:
             return "true or false"
+        if kind is Table:
+            return 'a table of names to strings, such as {name = "value"}'
         if self.choices:
             return "one of " + ", ".join(map(repr, self.choices))
         noun = "a non-empty string" if self.nonempty else _NOUNS[kind]
@@ -61,10 +111,16 @@ def setting(
     max: float | None = None,
     choices: tuple[str, ...] = (),
     nonempty: bool = False,
+    table: bool = False,
 ) -> T:
-    """A dataclass field with a default and the constraints its loaded values must meet."""
-    spec = Spec(min, max, choices, nonempty)
-    return field(default=default, metadata={_SPEC: spec})
+    """A dataclass field with a default and the constraints its loaded values must meet.
+
+    ``table=True`` declares a ``Mapping[str, str]`` key; ``default`` is its entries, and
+    ``choices`` and ``nonempty`` apply to every entry's value.
+    """
+    spec = Spec(min, max, choices, nonempty, table)
+    value: object = Table(cast("Mapping[str, str]", default)) if table else default
+    return cast("T", field(default=value, metadata={_SPEC: spec}))
 
 
 def lookup(root: type, section: str, key: str, source: str) -> tuple[type, Spec]:
@@ -87,9 +143,33 @@ def apply_layer(root: type, values: Values, layer: Mapping[str, object], source:
             raise ConfigError(f"{source}: [{section}] must be a table of keys, got {_show(table)}")
         for key, value in table.items():
             kind, spec = lookup(root, section, key, source)
-            values.setdefault(section, {})[key] = check(
-                kind, spec, value, f"{source}: {section}.{key}"
-            )
+            checked = check(kind, spec, value, f"{source}: {section}.{key}")
+            if isinstance(checked, Table):
+                checked = Table({**_current(root, values, section, key), **checked})
+            values.setdefault(section, {})[key] = checked
+
+
+def apply_entry(root: type, values: Values, section: str, key: str, text: str, source: str) -> None:
+    """Apply one environment string to ``section.key``, or to one entry: ``key`` = ``TABLE__NAME``.
+
+    A table is changed an entry at a time, over the entries of the layers before; an empty
+    ``text`` removes the entry, so a deployment can take back what the config file declared.
+    """
+    keys = _keys(_section(root, section, source))
+    table, _, entry = key.partition("__")
+    if entry and table in keys and keys[table][0] is Table:
+        _set_entry(root, values, (section, table, entry), keys[table][1], text, source)
+        return
+    kind, spec = lookup(root, section, key, source)
+    if kind is Table:
+        raise ConfigError(
+            f"{source}: {section}.{key} is a table: set one entry at a time, the entry's name "
+            f"after the key and a double underscore ({key.upper()}__NAME=VALUE)"
+        )
+    where = f"{source}: {section}.{key}"
+    values.setdefault(section, {})[key] = check(
+        kind, spec, parse_text(kind, spec, text, where), where
+    )
 
 
 def parse_text(kind: type, spec: Spec, text: str, where: str) -> object:
@@ -107,6 +187,8 @@ def parse_text(kind: type, spec: Spec, text: str, where: str) -> object:
 
 def check(kind: type, spec: Spec, value: object, where: str) -> object:
     """``value`` as ``kind`` if it meets ``spec``; ConfigError naming it and the rule otherwise."""
+    if kind is Table:
+        return _check_table(spec, value, where)
     # TOML writes 10 for 10.0; the reverse (a float where an int is due) loses data, so no.
     if kind is float and type(value) is int and abs(value) < 2**53:
         value = float(value)
@@ -120,6 +202,36 @@ def build(root: type[T], values: Values) -> T:
     sections = _section_types(root)
     built: dict[str, Any] = {name: kind(**values.get(name, {})) for name, kind in sections.items()}
     return root(**built)
+
+
+def _check_table(spec: Spec, value: object, where: str) -> Table:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} = {_show(value)}: must be {spec.requirement(Table)}")
+    for name, entry in value.items():
+        if not (isinstance(name, str) and _ENTRY_NAME.fullmatch(name)):
+            raise ConfigError(f"{where}: entry name {_show(name)}: use 1 to 64 {_ENTRY_RULE}")
+        check(str, spec, entry, f"{where}.{name}")
+    return Table(value)
+
+
+def _set_entry(
+    root: type, values: Values, place: tuple[str, str, str], spec: Spec, text: str, source: str
+) -> None:
+    section, key, entry = place
+    entries = dict(_current(root, values, section, key))
+    if text.strip():
+        entries.update(_check_table(spec, {entry: text}, f"{source}: {section}.{key}"))
+    else:
+        entries.pop(entry, None)
+    values.setdefault(section, {})[key] = Table(entries)
+
+
+def _current(root: type, values: Values, section: str, key: str) -> Mapping[str, str]:
+    """A table's entries so far: the earlier layers', else the declared default."""
+    if key in values.get(section, {}):
+        return cast("Table", values[section][key])
+    declared = next(f for f in fields(_section_types(root)[section]) if f.name == key)
+    return cast("Table", declared.default)
 
 
 def _within(spec: Spec, value: object) -> bool:
@@ -150,13 +262,24 @@ def _section_types(root: type) -> dict[str, type]:
 
 def _keys(section: type) -> dict[str, tuple[type, Spec]]:
     hints = get_type_hints(section)
-    for name, kind in hints.items():
-        if kind not in _KINDS:
-            # A programming error in a section's declaration, not a user's config mistake.
-            raise TypeError(
-                f"{section.__name__}.{name}: {kind!r} is not one of bool, int, float, str"
-            )
-    return {f.name: (hints[f.name], f.metadata.get(_SPEC, Spec())) for f in fields(section)}
+    keys: dict[str, tuple[type, Spec]] = {}
+    for declared in fields(section):
+        spec = declared.metadata.get(_SPEC, Spec())
+        keys[declared.name] = (_kind(section, declared.name, hints[declared.name], spec), spec)
+    return keys
+
+
+def _kind(section: type, name: str, hint: Any, spec: Spec) -> type:
+    """The type a key's values are checked as; TypeError for a declaration that cannot work."""
+    if hint in _KINDS and not spec.table:
+        return cast("type", hint)
+    if spec.table and get_origin(hint) is Mapping and get_args(hint) == (str, str):
+        return Table
+    # A programming error in a section's declaration, not a user's config mistake.
+    raise TypeError(
+        f"{section.__name__}.{name}: {hint!r} is not one of bool, int, float, str, "
+        "or a Mapping[str, str] declared with setting(..., table=True)"
+    )
 
 
 def _guess(name: str, known: Mapping[str, object]) -> str:

@@ -7,6 +7,12 @@ Each layer overrides the one before, key by key::
     < environment variables ``FANOUT_<SECTION>__<KEY>``, e.g. ``FANOUT_LIFE__MAX_CELLS=1_000``
     < ``overrides`` from the caller (the CLI's flags)
 
+A table of strings (``[pipeline.destinations]``) is the one key that is not a scalar: each
+layer lays its entries over the ones before, and the environment sets one entry at a time,
+``FANOUT_<SECTION>__<TABLE>__<NAME>=VALUE`` (the name lowercased, as every part of the
+variable's name is), e.g. ``FANOUT_PIPELINE__DESTINATIONS__THUMBS=/srv/thumbs``; an empty
+value removes the entry.
+
 Unknown sections and keys are errors in every layer, so a typo never falls back to a default
 unnoticed. A section is a frozen dataclass whose fields declare their own constraints with
 ``setting``; the checking itself is generic (``service._config_schema``).
@@ -20,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, final
 
-from service._config_schema import Values, apply_layer, build, check, lookup, parse_text, setting
+from service._config_schema import Values, apply_entry, apply_layer, build, setting
 from service.errors import ConfigError
 
 __all__ = [
@@ -120,6 +126,7 @@ class PipelineSettings:
     allow_hosts: str = setting("")
     allow_private: bool = setting(False)
     allow_files: bool = setting(True)
+    allowed_sources: str = setting("")
     download_workers: int = setting(16, min=1, max=1024)
     resize_workers: int = setting(2, min=1, max=256)
     resize_runner: str = setting("thread", choices=("thread", "process"))
@@ -129,6 +136,7 @@ class PipelineSettings:
     backoff_base_s: float = setting(0.2, min=0.0, max=60.0)
     backoff_max_s: float = setting(5.0, min=0.0, max=600.0)
     stage_timeout_s: float = setting(60.0, min=0.1, max=3600.0)
+    destinations: Mapping[str, str] = setting({}, nonempty=True, table=True)
 
 
 @final
@@ -181,13 +189,9 @@ def _read_toml(path: str | os.PathLike[str]) -> dict[str, object]:
 def _apply_environ(values: Values, environ: Mapping[str, str]) -> None:
     # Only FANOUT_<SECTION>__<KEY> names settings: FANOUT_TOKEN, FANOUT_PASSWORD and the like
     # carry secrets for other parts of the service and are none of this module's business.
+    # What follows the section may be KEY or, for a table, KEY__NAME (see apply_entry).
     for name, text in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        source = f"environment variable {name}"
-        kind, spec = lookup(Settings, section, key, source)
-        where = f"{source}: {section}.{key}"
-        values.setdefault(section, {})[key] = check(
-            kind, spec, parse_text(kind, spec, text, where), where
-        )
+        apply_entry(Settings, values, section, key, text, f"environment variable {name}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import final
 
@@ -232,3 +233,96 @@ def test_engine_names_match_the_engines() -> None:
     from service.life.engines import ENGINE_NAMES
 
     assert ENGINES == ENGINE_NAMES
+
+
+def test_destinations_table_from_toml_and_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[pipeline]\nallowed_sources = 'https://img.example.com/'\n"
+        "[pipeline.destinations]\nthumbs = '/srv/thumbs'\ncdn = 'https://cdn.example.com/up/'\n",
+    )
+    from_file = load_settings(path, environ={}).pipeline
+    assert from_file.allowed_sources == "https://img.example.com/"
+    assert dict(from_file.destinations) == {
+        "thumbs": "/srv/thumbs",
+        "cdn": "https://cdn.example.com/up/",
+    }
+    environ = {
+        "FANOUT_PIPELINE__DESTINATIONS__THUMBS": "/var/thumbs",  # replaces the file's entry
+        "FANOUT_PIPELINE__DESTINATIONS__ARCHIVE": "/var/archive",  # adds one
+        "FANOUT_PIPELINE__DESTINATIONS__CDN": "",  # removes one
+    }
+    layered = load_settings(path, environ=environ).pipeline.destinations
+    assert dict(layered) == {"thumbs": "/var/thumbs", "archive": "/var/archive"}
+
+
+def test_a_table_is_merged_over_earlier_layers_and_stays_frozen(tmp_path: Path) -> None:
+    path = write(tmp_path, "[pipeline.destinations]\na = '/a'\n")
+    overrides = {"pipeline": {"destinations": {"b": "/b"}}}
+    settings = load_settings(path, environ={}, overrides=overrides)
+    assert dict(settings.pipeline.destinations) == {"a": "/a", "b": "/b"}
+    assert hash(settings) == hash(load_settings(path, environ={}, overrides=overrides))
+    with pytest.raises(TypeError):
+        settings.pipeline.destinations["c"] = "/c"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            "[pipeline]\ndestinations = 'x'\n",
+            "config.toml: pipeline.destinations = 'x': must be a table of names to strings",
+        ),
+        (
+            "[pipeline.destinations]\nthumbs = 3\n",
+            "config.toml: pipeline.destinations.thumbs = 3: must be a non-empty string",
+        ),
+        (
+            "[pipeline.destinations]\nthumbs = ''\n",
+            "pipeline.destinations.thumbs = '': must be a non-empty string",
+        ),
+        (
+            "[pipeline.destinations]\nThumbs = '/x'\n",
+            "config.toml: pipeline.destinations: entry name 'Thumbs': use 1 to 64 lowercase "
+            "letters, digits",
+        ),
+    ],
+)
+def test_table_errors_name_the_entry(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(write(tmp_path, toml), environ={})
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "FANOUT_PIPELINE__DESTINATIONS",
+            "environment variable FANOUT_PIPELINE__DESTINATIONS: pipeline.destinations is a "
+            "table: set one entry at a time",
+        ),
+        ("FANOUT_PIPELINE__DESTINATIONS__A.B", "entry name 'a.b': use 1 to 64 lowercase"),
+        (
+            "FANOUT_LIFE__MAX_CELLS__X",
+            "environment variable FANOUT_LIFE__MAX_CELLS__X: unknown key 'life.max_cells__x'",
+        ),
+    ],
+)
+def test_table_environment_errors(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(environ={name: "/somewhere"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Untabled:
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _UntabledRoot:
+    listing: _Untabled = dataclasses.field(default_factory=_Untabled)
+
+
+def test_a_mapping_needs_table_true_to_be_a_setting() -> None:
+    with pytest.raises(TypeError, match=r"declared with setting\(\.\.\., table=True\)"):
+        apply_layer(_UntabledRoot, {}, {"listing": {"names": {"a": "b"}}}, "demo.toml")

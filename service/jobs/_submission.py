@@ -1,0 +1,121 @@
+"""A submission checked before it becomes a job: its kind, its parameters, its secret.
+
+Parameters are converted to the kind's ``msgspec.Struct`` (strictly: ``"3"`` is not an int);
+a ``ValidationError`` becomes ``BadParam`` whose ``field`` is the parameter's path, e.g.
+``params.items[0].size``. A kind with ``secret_fields`` needs a secret, given either as the
+``secret`` argument or in one of those fields; the parameters kept with the job never hold it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, final
+
+import msgspec
+
+from service.config import Settings
+from service.errors import BadParam
+from service.jobs.kind import Kind
+
+__all__ = ["Submission", "check_submission", "revive_params"]
+
+_WHERE: Final = re.compile(r"(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?")
+_NAMED: Final = re.compile(r"Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+_STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_MISSING: Final = object()
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A checked submission: what runs (``params``, ``secret``) and what is kept (``stored``)."""
+
+    kind: Kind
+    params: msgspec.Struct = field(repr=False)
+    stored: dict[str, Any]
+    secret: str | None = field(default=None, repr=False)
+
+
+def check_submission(
+    kinds: Mapping[str, Kind],
+    name: str,
+    params: Mapping[str, Any],
+    *,
+    secret: str | None,
+    settings: Settings,
+) -> Submission:
+    """Check a submission; BadParam (or the kind's own InvalidInput) names what is wrong."""
+    kind = kinds.get(name)
+    if kind is None:
+        choices = ", ".join(sorted(kinds)) or "none configured"
+        raise BadParam(f"unknown job kind {name!r}: choose one of {choices}", field="kind")
+    if not isinstance(params, Mapping):
+        raise BadParam(f"params must be an object, got {type(params).__name__}", field="params")
+    data = dict(params)
+    secret = _take_secret(kind, data, secret)
+    parsed = _convert(data, kind)
+    kind.check(parsed, settings)
+    stored = msgspec.to_builtins(parsed)
+    for name_ in kind.secret_fields:
+        stored.pop(name_, None)
+    return Submission(kind, parsed, stored, secret)
+
+
+def revive_params(kind: Kind, stored: Mapping[str, Any]) -> msgspec.Struct:
+    """The parameters of a job kept in the store, converted back for a new run."""
+    return _convert(dict(stored), kind)
+
+
+def _take_secret(kind: Kind, data: dict[str, Any], secret: str | None) -> str | None:
+    if not kind.secret_fields:
+        if secret is not None:
+            raise BadParam(f"a {kind.name} job takes no password", field="password")
+        return None
+    given = [data[name] for name in kind.secret_fields if data.get(name) is not None]
+    secret = secret if secret is not None else (given[0] if given else None)
+    if not isinstance(secret, str) or not secret:
+        raise BadParam(f"a {kind.name} job needs a password (a non-empty string)", field="password")
+    # The kind's struct may declare the secret as a field it reads; give it the same value.
+    fields = kind.params.__struct_fields__
+    data.update({name: secret for name in kind.secret_fields if name in fields})
+    return secret
+
+
+def _convert(data: dict[str, Any], kind: Kind) -> msgspec.Struct:
+    try:
+        return msgspec.convert(data, kind.params)
+    except msgspec.ValidationError as exc:
+        field_, problem = _locate(str(exc))
+        top = _STEP.match(field_.removeprefix("params"))
+        hidden = top is None or top[1] in kind.secret_fields
+        value = "" if hidden else _show(_lookup(data, field_))
+        raise BadParam(f"{field_}{value}: {problem}", field=field_) from None
+
+
+def _locate(message: str) -> tuple[str, str]:
+    where = _WHERE.fullmatch(message)
+    problem, path = (where["problem"], where["path"] or "") if where else (message, "")
+    named = _NAMED.fullmatch(problem)
+    if named:
+        path += f".{named['name']}"
+    return f"params{path}", problem[:1].lower() + problem[1:]
+
+
+def _lookup(data: object, field_: str) -> object:
+    for name, index in _STEP.findall(field_.removeprefix("params")):
+        if name and isinstance(data, Mapping) and name in data:
+            data = data[name]
+        elif index and isinstance(data, list) and int(index) < len(data):
+            data = data[int(index)]
+        else:
+            return _MISSING
+    return data
+
+
+def _show(value: object) -> str:
+    if value is _MISSING:
+        return ""
+    text = repr(value)
+    return f" = {text if len(text) <= 60 else text[:57] + '...'}"

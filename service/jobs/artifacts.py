@@ -1,0 +1,150 @@
+"""The artifacts directory: one flat folder of ``<job id><suffix>`` files, written atomically.
+
+A job writes its artifact under a temporary ``….part`` name beside the final one and renames it
+when complete (``write_atomic``, ``write_bytes``), so a crash mid-write leaves a ``.part`` file,
+never a half artifact that could be served; ``sweep_partials`` removes those on start.
+
+Names are built here and nowhere else: a job id is lowercase hex and a suffix is a short
+``.ext`` from a fixed alphabet, so no name from a request can reach outside the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable, Awaitable, Callable
+from pathlib import Path
+from typing import Final, ParamSpec, TypeVar, final
+
+import anyio
+
+from service.errors import FanoutError
+from service.jobs.model import Job
+
+__all__ = ["PARTIAL", "Artifacts", "is_job_id", "write_atomic", "write_bytes"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PARTIAL: Final = ".part"
+_JOB_ID: Final = re.compile(r"[0-9a-f]{26}")
+_SUFFIX: Final = re.compile(r"(\.[a-z0-9]{1,10}){1,2}")
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an id from ``new_job_id`` (26 lowercase hex digits)."""
+    return _JOB_ID.fullmatch(text) is not None
+
+
+@final
+class Artifacts:
+    """The directory where finished jobs keep their artifacts."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = Path(root).absolute()
+
+    def __repr__(self) -> str:
+        return f"<Artifacts {str(self._root)!r}>"
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, job_id: str, suffix: str) -> Path:
+        """Where job ``job_id`` keeps its artifact ending in ``suffix`` (``.rle``, ``.tar.gz``)."""
+        if not is_job_id(job_id):
+            raise ValueError(f"job id {job_id!r}: must be 26 lowercase hex digits")
+        if _SUFFIX.fullmatch(suffix) is None or suffix == PARTIAL:
+            raise ValueError(
+                f"artifact suffix {suffix!r}: must be one or two '.ext' parts of 1 to 10 "
+                "lowercase letters or digits, and not '.part'"
+            )
+        return self._root / f"{job_id}{suffix}"
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """``path``'s name in the directory, as jobs record it; ValueError if it is not in it."""
+        candidate = Path(path).absolute()
+        if candidate.parent != self._root or not is_job_id(candidate.name[:26]):
+            raise ValueError(f"{candidate} is not an artifact path inside {self._root}")
+        return candidate.name
+
+    def resolve(self, name: str) -> Path:
+        """The file a job recorded as its artifact ``name``; ValueError for a foreign name."""
+        if "/" in name or "\\" in name:
+            raise ValueError(f"artifact name {name!r}: must be a plain file name")
+        return self.path_for(name[:26], name[26:])
+
+    async def remove(self, job: Job) -> int:
+        """Delete every file of ``job`` (its artifact and any partial one); how many there were."""
+        if not is_job_id(job.id):
+            return 0
+        # Partial files may be hidden (".<id>….part"), as some writers name them.
+        mine = await anyio.to_thread.run_sync(self._remove_matching, f"{job.id}*")
+        return mine + await anyio.to_thread.run_sync(self._remove_matching, f".{job.id}*")
+
+    async def sweep_partials(self) -> int:
+        """Create the directory if need be and delete the ``.part`` files a crash left behind."""
+        await anyio.to_thread.run_sync(lambda: self._root.mkdir(parents=True, exist_ok=True))
+        return await anyio.to_thread.run_sync(self._remove_matching, f"*{PARTIAL}")
+
+    def _remove_matching(self, pattern: str) -> int:
+        removed = 0
+        for path in self._root.glob(pattern):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+async def write_atomic(path: Path, chunks: AsyncIterable[bytes]) -> int:
+    """Write ``chunks`` to ``path`` through a ``.part`` file renamed at the end; the byte count.
+
+    On any error or cancellation the partial file is deleted and ``path`` is left untouched.
+    Raises FanoutError naming the file when the disk refuses the write; an error of ``chunks``
+    itself passes through as it is.
+    """
+    partial = _partial(path)
+    written = 0
+    try:
+        stream = await _disk(path, anyio.open_file, partial, "xb")
+        async with stream:
+            async for chunk in chunks:
+                await _disk(path, stream.write, chunk)
+                written += len(chunk)
+            await _disk(path, stream.flush)
+            await _disk(path, anyio.to_thread.run_sync, os.fsync, stream.wrapped.fileno())
+        await _disk(path, anyio.to_thread.run_sync, lambda: os.replace(partial, path))
+    except BaseException:
+        await _discard(partial)
+        raise
+    return written
+
+
+async def write_bytes(path: Path, data: bytes) -> int:
+    """Write ``data`` to ``path`` atomically, as ``write_atomic`` does; the byte count."""
+
+    async def once() -> AsyncIterable[bytes]:
+        yield data
+
+    return await write_atomic(path, once())
+
+
+async def _disk(
+    path: Path, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    try:
+        return await call(*args, **kwargs)
+    except OSError as exc:
+        raise FanoutError(f"cannot write the artifact {path}: {exc.strerror or exc}") from exc
+
+
+def _partial(path: Path) -> Path:
+    # A random part keeps two writers of one path (a retried job) from sharing a partial file.
+    return path.with_name(f"{path.name}.{secrets.token_hex(4)}{PARTIAL}")
+
+
+async def _discard(partial: Path) -> None:
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))

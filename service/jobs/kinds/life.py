@@ -1,0 +1,208 @@
+"""The ``life`` job: step a pattern (or a random soup) N generations, as ``fanout life`` does.
+
+The result is the summary ``fanout life --json`` prints (plus ``seed`` for a soup); the
+artifact is the final generation as RLE (``text/plain; charset=utf-8``, so a browser shows it)
+or as a PNG (``image/png``) with ``render = "png"``. Progress counts generations.
+
+:meth:`LifeKind.check` refuses at submission what can be judged without work: both or neither
+of ``pattern`` and ``random``, pattern text past :data:`MAX_PATTERN_BYTES`, generations,
+workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, engines and
+strategies. The pattern itself is parsed in :meth:`LifeKind.run`, on a worker thread: a
+megabyte of RLE is too much work for the event loop that takes submissions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Final, final
+
+import msgspec
+from anyio import to_thread
+
+from service.config import LifeSettings, Settings
+from service.errors import BadParam
+from service.jobs.kind import JobContext, Outcome
+from service.jobs.kinds._support import blame, expect
+from service.life.engines import ENGINE_NAMES
+from service.life.formats import read_pattern, write_pattern
+from service.life.pattern import Pattern
+from service.life.render import render_png
+from service.life.rules import parse_rule
+from service.life.run import LifeResult, resolve_topology, run_life_async
+from service.life.soup import parse_soup
+from service.life.strategies import STRATEGY_NAMES
+from service.life.topology import KINDS, parse_size
+
+__all__ = [
+    "MAX_PATTERN_BYTES",
+    "PNG_MEDIA_TYPE",
+    "RENDERS",
+    "RLE_MEDIA_TYPE",
+    "LifeKind",
+    "LifeParams",
+]
+
+MAX_PATTERN_BYTES: Final = 1 << 20
+"""The longest ``pattern`` text a job takes, in UTF-8 bytes (1 MiB): a request body, not a file."""
+RENDERS: Final = ("rle", "png")
+RLE_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
+PNG_MEDIA_TYPE: Final = "image/png"
+
+
+class LifeParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A Life job: a pattern or a random soup, how far to step it, and how."""
+
+    pattern: Annotated[
+        str | None, msgspec.Meta(description="RLE, plaintext (.cells) or Life 1.05/1.06 text")
+    ] = None
+    random: Annotated[
+        str | None, msgspec.Meta(description="a random soup, WxH[:DENSITY[:SEED]]")
+    ] = None
+    generations: Annotated[int, msgspec.Meta(ge=0)] = 0
+    rule: Annotated[str | None, msgspec.Meta(description="B/S rule, e.g. B3/S23:T64,64")] = None
+    topology: Annotated[str | None, msgspec.Meta(description="infinite, torus or plane")] = None
+    size: Annotated[str | None, msgspec.Meta(description="WxH of a torus or plane")] = None
+    engine: Annotated[str | None, msgspec.Meta(description=", ".join(ENGINE_NAMES))] = None
+    strategy: Annotated[str | None, msgspec.Meta(description=", ".join(STRATEGY_NAMES))] = None
+    workers: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    render: Annotated[str, msgspec.Meta(description="the artifact: rle or png")] = "rle"
+
+
+@final
+class LifeKind:
+    """Conway's Life, or any B/S rule, stepped by the library's engines and strategies."""
+
+    name: ClassVar[str] = "life"
+    params: ClassVar[type[msgspec.Struct]] = LifeParams
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, params: msgspec.Struct, settings: Settings) -> None:
+        """BadParam naming the first parameter past the ``[life]`` limits or not understood."""
+        job, limits = expect(params, LifeParams), settings.life
+        _check_source(job, limits)
+        _within("generations", job.generations, 0, limits.max_generations)
+        if job.workers is not None:
+            _within("workers", job.workers, 1, limits.max_workers)
+        _check_universe(job, limits)
+        for field, value, allowed in (
+            ("engine", job.engine, ENGINE_NAMES),
+            ("strategy", job.strategy, STRATEGY_NAMES),
+            ("render", job.render, RENDERS),
+        ):
+            _one_of(field, value, allowed)
+
+    def timeout_s(self, settings: Settings) -> float | None:
+        """None: a run is bounded by its generations and cells, and stops when cancelled."""
+        return None
+
+    async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
+        job, limits = expect(params, LifeParams), context.settings.life
+        pattern, seed = await to_thread.run_sync(_source, job, limits.max_cells)
+        with blame("params.rule"):
+            rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
+        with blame("params.size"):
+            size = parse_size(job.size) if job.size else None
+            topology = resolve_topology(
+                job.topology, size, rule_topology=rule_topology, pattern=pattern
+            )
+        result = await run_life_async(
+            pattern,
+            job.generations,
+            limits=limits,
+            rule=rule,
+            topology=topology,
+            engine=job.engine or limits.default_engine,
+            strategy=job.strategy or "auto",
+            workers=job.workers,
+            progress=context.progress,
+        )
+        summary = result.summary()
+        if seed is not None:
+            summary["seed"] = seed
+        if job.render == "png":
+            path = context.artifact_path(".png")
+            await to_thread.run_sync(render_png, result.pattern.cells, path)
+            return Outcome(summary, path, PNG_MEDIA_TYPE)
+        path = context.artifact_path(".rle")
+        await to_thread.run_sync(write_pattern, _for_file(result), path)
+        return Outcome(summary, path, RLE_MEDIA_TYPE)
+
+
+def _check_source(job: LifeParams, limits: LifeSettings) -> None:
+    if (job.pattern is None) == (job.random is None):
+        raise BadParam(
+            "params.pattern: give either pattern (RLE, .cells or Life 1.05/1.06 text) or "
+            "random ('WxH[:DENSITY[:SEED]]'), "
+            + ("not both" if job.pattern is not None else "one of them"),
+            field="params.pattern",
+        )
+    if job.pattern is not None and len(job.pattern.encode()) > MAX_PATTERN_BYTES:
+        raise BadParam(
+            f"params.pattern: {len(job.pattern.encode()):_} bytes of pattern text, past the "
+            f"limit of {MAX_PATTERN_BYTES:_} bytes (1 MiB): trim the pattern, or use the CLI",
+            field="params.pattern",
+        )
+    if job.random is not None:
+        with blame("params.random"):
+            soup = parse_soup(job.random)
+        _fits("random", soup.width, soup.height, limits)
+
+
+def _check_universe(job: LifeParams, limits: LifeSettings) -> None:
+    _one_of("topology", job.topology, KINDS)
+    if job.rule is not None:
+        with blame("params.rule"):
+            _, bounded = parse_rule(job.rule)
+        if bounded is not None:
+            _fits("rule", bounded.width, bounded.height, limits)
+    if job.size is not None:
+        if job.topology == "infinite":
+            raise BadParam(
+                "params.size: a size applies to a torus or a plane, not an infinite universe",
+                field="params.size",
+            )
+        with blame("params.size"):
+            width, height = parse_size(job.size)
+        _fits("size", width, height, limits)
+
+
+def _within(field: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise BadParam(
+            f"params.{field} = {value}: must be {low} to {high:_} (life.max_{field})",
+            field=f"params.{field}",
+        )
+
+
+def _fits(field: str, width: int, height: int, limits: LifeSettings) -> None:
+    if width * height > limits.max_cells:
+        raise BadParam(
+            f"params.{field}: a {width}x{height} grid has {width * height:_} cells, past "
+            f"life.max_cells = {limits.max_cells:_}",
+            field=f"params.{field}",
+        )
+
+
+def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise BadParam(
+            f"params.{field} = {value!r}: choose one of {', '.join(allowed)}",
+            field=f"params.{field}",
+        )
+
+
+def _source(job: LifeParams, max_cells: int) -> tuple[Pattern, int | None]:
+    """The starting pattern and, for a soup, its seed (blocking: run on a worker thread)."""
+    if job.random is not None:
+        with blame("params.random"):
+            recipe = parse_soup(job.random)
+        return recipe.pattern(max_cells=max_cells), recipe.seed
+    if job.pattern is None:
+        raise BadParam("params.pattern: give pattern or random", field="params.pattern")
+    # PatternError keeps its type: its message already starts with params.pattern:LINE:COL.
+    return read_pattern(job.pattern, source="params.pattern", max_cells=max_cells), None
+
+
+def _for_file(result: LifeResult) -> Pattern:
+    # As `fanout life -o OUT.rle` writes it: a bounded grid whole, so it reads back in place;
+    # an infinite universe trimmed to its live cells.
+    return result.pattern if result.topology.bounded else result.pattern.trimmed()

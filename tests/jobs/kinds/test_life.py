@@ -1,0 +1,167 @@
+"""The life kind end to end: real patterns, real engines, artifacts read back."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.config import LifeSettings, Settings
+from service.errors import BadParam, PatternError
+from service.jobs.kinds.life import (
+    MAX_PATTERN_BYTES,
+    PNG_MEDIA_TYPE,
+    RLE_MEDIA_TYPE,
+    LifeKind,
+    LifeParams,
+)
+from service.life import bundled_pattern_path, read_pattern, run_life_async
+from tests.jobs.kinds._context import Context
+
+pytestmark = pytest.mark.anyio
+
+GLIDER = bundled_pattern_path("glider.rle").read_text(encoding="utf-8")
+KIND = LifeKind()
+SMALL = Settings(life=LifeSettings(max_cells=10_000, max_generations=100, max_workers=2))
+
+
+def _steady(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary without its timings."""
+    return {k: v for k, v in summary.items() if k not in ("elapsed_s", "cell_updates_per_s")}
+
+
+def _hidden(directory: Path) -> list[str]:
+    return [path.name for path in directory.iterdir() if path.name.startswith(".")]
+
+
+async def test_a_pattern_runs_and_its_rle_artifact_reads_back(tmp_path: Path) -> None:
+    context = Context(tmp_path)
+    params = LifeParams(pattern=GLIDER, generations=8)
+    KIND.check(params, context.settings)
+    outcome = await KIND.run(params, context)
+
+    reference = await run_life_async(read_pattern(GLIDER), 8, limits=LifeSettings())
+    assert _steady(outcome.result) == _steady(reference.summary())  # the CLI's --json summary
+    assert outcome.result["generation"] == 8
+    assert outcome.result["population"] == 5
+    assert outcome.media_type == RLE_MEDIA_TYPE
+    assert outcome.artifact is not None
+    assert outcome.artifact.suffix == ".rle"
+    final = read_pattern(outcome.artifact.read_text(encoding="utf-8"))
+    assert np.array_equal(final.cells, reference.pattern.trimmed().cells)
+    assert context.reports[-1] == (8, 8)
+
+
+async def test_a_random_soup_on_a_torus_renders_a_png(tmp_path: Path) -> None:
+    context = Context(tmp_path)
+    params = LifeParams(random="40x30:0.35:7", generations=5, topology="torus", render="png")
+    KIND.check(params, context.settings)
+    outcome = await KIND.run(params, context)
+
+    assert outcome.result["seed"] == 7
+    assert outcome.result["topology"] == "torus"
+    assert (outcome.result["width"], outcome.result["height"]) == (40, 30)
+    assert outcome.media_type == PNG_MEDIA_TYPE
+    assert outcome.artifact is not None
+    with Image.open(outcome.artifact) as image:
+        assert image.format == "PNG"
+        assert image.size == (160, 120)  # 4 pixels a cell
+    assert _hidden(tmp_path) == []  # no temporary file left beside the artifact
+
+
+async def test_a_soup_without_a_seed_reports_the_one_drawn(tmp_path: Path) -> None:
+    outcome = await KIND.run(LifeParams(random="16x16"), Context(tmp_path))
+    assert isinstance(outcome.result["seed"], int)
+
+
+async def test_rule_and_size_shape_the_universe(tmp_path: Path) -> None:
+    params = LifeParams(pattern="OOO\n", generations=1, rule="B36/S23", size="8x6")
+    outcome = await KIND.run(params, Context(tmp_path))
+    assert outcome.result["rule"] == "B36/S23:T8,6"
+    assert outcome.artifact is not None
+    final = read_pattern(outcome.artifact.read_text(encoding="utf-8"))
+    assert (final.width, final.height) == (8, 6)  # a bounded grid is written whole
+    assert final.population == 3
+
+
+async def test_a_pattern_that_does_not_parse_fails_the_run_naming_the_place(
+    tmp_path: Path,
+) -> None:
+    params = LifeParams(pattern="x = 3, y = 3\nbo$2bq$3o!\n")
+    KIND.check(params, Settings())  # parsing is the run's work, on a thread
+    with pytest.raises(PatternError, match=r"^params\.pattern:2:"):
+        await KIND.run(params, Context(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (LifeParams(generations=1), "params.pattern", "give either pattern"),
+        (LifeParams(pattern=GLIDER, random="8x8"), "params.pattern", "not both"),
+        (
+            LifeParams(pattern="O" * (MAX_PATTERN_BYTES + 1)),
+            "params.pattern",
+            "past the limit of 1_048_576 bytes",
+        ),
+        (
+            LifeParams(pattern=GLIDER, generations=101),
+            "params.generations",
+            "params.generations = 101: must be 0 to 100 (life.max_generations)",
+        ),
+        (
+            LifeParams(pattern=GLIDER, workers=3),
+            "params.workers",
+            "params.workers = 3: must be 1 to 2 (life.max_workers)",
+        ),
+        (
+            LifeParams(random="200x200"),
+            "params.random",
+            "a 200x200 grid has 40_000 cells, past life.max_cells = 10_000",
+        ),
+        (LifeParams(random="lots"), "params.random", "random soup 'lots'"),
+        (LifeParams(pattern=GLIDER, size="101x100"), "params.size", "10_100 cells"),
+        (LifeParams(pattern=GLIDER, size="big"), "params.size", "size 'big' is not WxH"),
+        (LifeParams(pattern=GLIDER, rule="B3/S23:T200,200"), "params.rule", "40_000 cells"),
+        (LifeParams(pattern=GLIDER, rule="B9/S23"), "params.rule", "neighbour count of 9"),
+        (
+            LifeParams(pattern=GLIDER, topology="infinite", size="8x8"),
+            "params.size",
+            "not an infinite universe",
+        ),
+        (
+            LifeParams(pattern=GLIDER, topology="sphere"),
+            "params.topology",
+            "params.topology = 'sphere': choose one of infinite, torus, plane",
+        ),
+        (LifeParams(pattern=GLIDER, engine="fast"), "params.engine", "choose one of auto,"),
+        (LifeParams(pattern=GLIDER, strategy="magic"), "params.strategy", "serial"),
+        (
+            LifeParams(pattern=GLIDER, render="gif"),
+            "params.render",
+            "params.render = 'gif': choose one of rle, png",
+        ),
+    ],
+)
+def test_check_refuses_with_the_field_and_what_is_allowed(
+    params: LifeParams, field: str, message: str
+) -> None:
+    with pytest.raises(BadParam, match=re.escape(message)) as caught:
+        KIND.check(params, SMALL)
+    assert caught.value.field == field
+
+
+def test_params_refuse_unknown_fields_and_are_frozen() -> None:
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError, match="unknown field `generation`"):
+        msgspec.convert({"pattern": GLIDER, "generation": 3}, LifeParams)
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.generations"):
+        msgspec.convert({"pattern": GLIDER, "generations": -1}, LifeParams)
+    params = msgspec.convert({"random": "8x8:0.5:1", "generations": 2}, LifeParams)
+    with pytest.raises(AttributeError):
+        params.generations = 3  # type: ignore[misc]
+    assert KIND.timeout_s(Settings()) is None

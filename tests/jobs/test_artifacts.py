@@ -1,0 +1,84 @@
+"""service.jobs.artifacts: safe names, atomic writes, and what a crash leaves swept away."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from service.jobs.artifacts import Artifacts, is_job_id, write_atomic, write_bytes
+from service.jobs.model import Job, JobState, new_job_id
+from tests.jobs._harness import names
+
+pytestmark = pytest.mark.anyio
+
+
+def _job(job_id: str) -> Job:
+    return Job(id=job_id, kind="life", status=JobState.SUCCEEDED, params={}, created_at=0.0)
+
+
+def test_names_are_built_from_a_job_id_and_a_plain_suffix(tmp_path: Path) -> None:
+    artifacts = Artifacts(tmp_path)
+    job_id = new_job_id()
+    assert is_job_id(job_id)
+    path = artifacts.path_for(job_id, ".tar.gz")
+    assert path == tmp_path / f"{job_id}.tar.gz"
+    assert artifacts.relative(path) == f"{job_id}.tar.gz"
+    assert artifacts.resolve(f"{job_id}.tar.gz") == path
+    for bad_id in ("../../etc", "ABC", job_id + "0"):
+        with pytest.raises(ValueError, match="must be 26 lowercase hex digits"):
+            artifacts.path_for(bad_id, ".rle")
+    for bad_suffix in ("rle", "/x", ".part", ".a.b.c", "./..", ".RLE"):
+        with pytest.raises(ValueError, match="artifact suffix"):
+            artifacts.path_for(job_id, bad_suffix)
+    with pytest.raises(ValueError, match="is not an artifact path inside"):
+        artifacts.relative(tmp_path / "elsewhere" / f"{job_id}.rle")
+    with pytest.raises(ValueError, match="must be a plain file name"):
+        artifacts.resolve(f"../{job_id}.rle")
+
+
+async def test_an_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / f"{new_job_id()}.bin"
+    assert await write_bytes(path, b"whole") == 5
+    assert await anyio.Path(path).read_bytes() == b"whole"
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"first half"
+        raise OSError(28, "No space left on device")
+
+    target = tmp_path / f"{new_job_id()}.bin"
+    with pytest.raises(OSError, match="No space left"):
+        await write_atomic(target, broken())
+    assert await names(tmp_path) == [path.name]
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 1024
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.move_on_after(0.05):
+        await write_atomic(target, endless())
+    assert await names(tmp_path) == [path.name]
+
+
+async def test_a_refused_write_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / f"{new_job_id()}.bin"
+    with pytest.raises(Exception, match=f"cannot write the artifact {missing}: No such file"):
+        await write_bytes(missing, b"x")
+
+
+async def test_partials_are_swept_and_a_job_takes_only_its_own_files(tmp_path: Path) -> None:
+    artifacts = Artifacts(tmp_path / "artifacts")
+    assert await artifacts.sweep_partials() == 0
+    mine, other = new_job_id(), new_job_id()
+    for name in (f"{mine}.rle", f"{mine}.rle.0badf00d.part", f"{other}.rle", f".{other}.x.part"):
+        await anyio.Path(artifacts.root / name).write_bytes(b"data")
+    assert await artifacts.sweep_partials() == 2
+    assert await names(artifacts.root) == sorted([f"{mine}.rle", f"{other}.rle"])
+    await anyio.Path(artifacts.root / f".{mine}.png.1.part").write_bytes(b"data")
+    assert await artifacts.remove(_job(mine)) == 2
+    assert await names(artifacts.root) == [f"{other}.rle"]
+    assert await artifacts.remove(_job("not-a-job-id")) == 0

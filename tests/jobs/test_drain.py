@@ -1,0 +1,91 @@
+"""JobManager.drain: no new jobs, a grace period, then the rest end interrupted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from service.errors import Draining
+from service.jobs.manager import JobManager
+from service.jobs.model import JobState
+from tests.jobs._harness import eventually, finished, make_settings, running
+from tests.jobs._kinds import GateKind, kinds
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_drain_lets_jobs_finish_within_grace_then_interrupts(tmp_path: Path) -> None:
+    gate = GateKind()
+    async with running(make_settings(tmp_path, max_running=2), kinds(gate)) as (manager, store):
+        stuck = await manager.submit("gate", {})
+        quick = await manager.submit("count", {"n": 5, "sleep_s": 0.01})
+        await gate.wait_running(1)
+        later = await manager.submit("gate", {})
+        never = await manager.submit("gate", {})
+        async with anyio.create_task_group() as group:
+            group.start_soon(manager.drain, 0.3)
+            await eventually(lambda: manager.draining)
+            with pytest.raises(Draining, match="the daemon is stopping and takes no new jobs"):
+                await manager.submit("count", {})
+        assert manager.stats().queued == manager.stats().running == 0
+        ends = {job.id: await store.get(job.id) for job in (stuck, quick, later, never)}
+    assert ends[quick.id] is not None
+    assert ends[quick.id].status is JobState.SUCCEEDED  # type: ignore[union-attr]
+    messages = {
+        stuck.id: "the daemon stopped while it ran",
+        later.id: "the daemon stopped while it ran",
+        never.id: "the daemon stopped before it started",
+    }
+    for job_id, message in messages.items():
+        job = ends[job_id]
+        assert job is not None
+        assert job.status is JobState.INTERRUPTED
+        assert job.error is not None
+        assert job.error.message == message
+    assert sorted(gate.cancelled) == sorted([stuck.id, later.id])
+
+
+async def test_leaving_the_manager_interrupts_running_jobs_only(tmp_path: Path) -> None:
+    gate = GateKind()
+    settings = make_settings(tmp_path, max_running=1)
+    async with running(settings, kinds(gate)) as (manager, _):
+        blocked = await manager.submit("gate", {})
+        await gate.wait_running(1)
+        waiting = await manager.submit("gate", {})
+        watcher = manager.events(waiting.id)
+        assert (await anext(watcher)).status is JobState.QUEUED
+    rest = [job async for job in watcher]  # ends: the job stays queued for the next start
+    assert rest == []
+    opened = GateKind()
+    opened.release()
+    async with running(settings, kinds(opened)) as (manager, _):
+        assert (await manager.get(blocked.id)).status is JobState.INTERRUPTED
+        assert (await finished(manager, waiting.id)).status is JobState.SUCCEEDED
+
+
+async def test_drain_refuses_uploads_still_waiting_for_a_slot(tmp_path: Path) -> None:
+    gate = GateKind()
+    refused: list[Draining] = []
+
+    async def upload(manager: JobManager) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"late"
+
+        try:
+            await manager.submit("upload", {}, payload=body())
+        except Draining as exc:
+            refused.append(exc)
+
+    async with running(make_settings(tmp_path, max_running=1), kinds(gate)) as (manager, _):
+        await manager.submit("gate", {})
+        await gate.wait_running(1)
+        async with anyio.create_task_group() as group:
+            group.start_soon(upload, manager)
+            await anyio.wait_all_tasks_blocked()  # the upload now waits for the one slot
+            await manager.drain(0.01)
+    assert [str(exc) for exc in refused] == [
+        "the daemon began to stop before the upload could start: try again"
+    ]

@@ -1,0 +1,124 @@
+"""service.jobs.sqlite: the store on a real SQLite file, its queries, and the files it refuses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from service.errors import FanoutError
+from service.jobs.model import Job, JobError, JobState, new_job_id
+from service.jobs.sqlite import SqliteJobStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteJobStore]:
+    opened = await SqliteJobStore.open(tmp_path / "deep" / "jobs.sqlite3")
+    yield opened
+    await opened.aclose()
+
+
+def _job(kind: str = "life", status: JobState = JobState.QUEUED, **fields: object) -> Job:
+    job = Job(id=new_job_id(), kind=kind, status=status, params={"n": 1}, created_at=1.0)
+    return msgspec.structs.replace(job, **fields)
+
+
+async def test_jobs_round_trip_and_are_replaced_by_id(store: SqliteJobStore) -> None:
+    job = _job()
+    await store.add(job)
+    assert await store.get(job.id) == job
+    ended = msgspec.structs.replace(
+        job, status=JobState.FAILED, finished_at=5.0, error=JobError("WorkerError", "boom")
+    )
+    await store.put(ended)
+    assert await store.get(job.id) == ended
+    with pytest.raises(FanoutError, match="failed: UNIQUE constraint failed"):
+        await store.add(job)
+    await store.delete(job.id)
+    assert await store.get(job.id) is None
+    await store.delete(job.id)
+    assert await store.check() == "ok"
+
+
+async def test_queries_filter_and_order_as_the_manager_needs(store: SqliteJobStore) -> None:
+    jobs = [
+        _job("life"),
+        _job("encrypt", JobState.RUNNING),
+        _job("life", JobState.SUCCEEDED, finished_at=10.0),
+        _job("life", JobState.FAILED, finished_at=20.0),
+        _job("encrypt", JobState.QUEUED),
+    ]
+    for job in jobs:
+        await store.add(job)
+    newest_first = [job.id for job in reversed(jobs)]
+    everything = await store.list(status=None, kind=None, limit=10, after=None)
+    assert [job.id for job in everything] == newest_first
+    after = await store.list(status=None, kind=None, limit=2, after=jobs[3].id)
+    assert [job.id for job in after] == [jobs[2].id, jobs[1].id]
+    life = await store.list(status=None, kind="life", limit=10, after=None)
+    assert [job.id for job in life] == [jobs[3].id, jobs[2].id, jobs[0].id]
+    queued = await store.list(status=JobState.QUEUED, kind="encrypt", limit=10, after=None)
+    assert [job.id for job in queued] == [jobs[4].id]
+    live = await store.with_status(JobState.QUEUED, JobState.RUNNING)
+    assert [job.id for job in live] == [jobs[0].id, jobs[1].id, jobs[4].id]
+    assert [job.id for job in await store.finished_before(15.0)] == [jobs[2].id]
+    assert [job.id for job in await store.finished_before(25.0, limit=1)] == [jobs[2].id]
+
+
+async def test_concurrent_writers_share_one_connection_safely(store: SqliteJobStore) -> None:
+    jobs = [_job() for _ in range(50)]
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            group.start_soon(store.add, job)
+    assert len(await store.list(status=None, kind=None, limit=100, after=None)) == 50
+    assert await store.check() == "ok"
+
+
+async def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = await SqliteJobStore.open(tmp_path / "jobs.sqlite3")
+    await store.aclose()
+    await store.aclose()
+    with pytest.raises(FanoutError, match=r"the job store .*jobs.sqlite3 is closed"):
+        await store.get(new_job_id())
+
+
+async def test_a_directory_is_not_a_job_store(tmp_path: Path) -> None:
+    with pytest.raises(FanoutError) as refused:
+        await SqliteJobStore.open(tmp_path)
+    assert str(refused.value) == (
+        f"cannot open the job store {tmp_path}: it is a directory, not a database file"
+    )
+
+
+async def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    path.write_bytes(b"this is not SQLite at all, just some text " * 100)
+    with pytest.raises(FanoutError, match=f"cannot open the job store {path}: file is not a"):
+        await SqliteJobStore.open(path)
+
+
+async def test_a_database_locked_past_the_busy_timeout_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    await (await SqliteJobStore.open(path)).aclose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(FanoutError, match=r"cannot open the job store .*: database is locked"):
+            await SqliteJobStore.open(path, busy_timeout_s=0.05)
+    finally:
+        holder.close()
+
+
+async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as newer:
+        newer.execute("PRAGMA user_version = 7")
+    newer.close()
+    with pytest.raises(FanoutError, match="schema version is 7, written by a newer fanout"):
+        await SqliteJobStore.open(path)

@@ -1,0 +1,103 @@
+"""service.jobs._submission through the manager: kinds, parameter paths, and secrets that
+reach the kind but never the store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import ClassVar
+
+import anyio
+import msgspec
+import pytest
+
+from service.config import Settings, load_settings
+from service.errors import BadParam
+from service.jobs._submission import check_submission
+from service.jobs.kind import JobContext, Kind, Outcome
+from service.jobs.model import JobState
+from tests.jobs._harness import finished, make_settings, names, running
+from tests.jobs._kinds import PASSWORD, kinds
+
+pytestmark = pytest.mark.anyio
+
+
+class Size(msgspec.Struct):
+    width: int
+    height: int
+
+
+class NestedParams(msgspec.Struct):
+    sizes: list[Size]
+
+
+class NestedKind:
+    name: ClassVar[str] = "nested"
+    params: ClassVar[type[msgspec.Struct]] = NestedParams
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, params: msgspec.Struct, settings: Settings) -> None:
+        pass
+
+    def timeout_s(self, settings: Settings) -> float | None:
+        return None
+
+    async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
+        raise NotImplementedError
+
+
+def _check(params: dict[str, object], kind: Kind | None = None) -> BadParam:
+    chosen = {"nested": kind or NestedKind()}
+    with pytest.raises(BadParam) as bad:
+        check_submission(chosen, "nested", params, secret=None, settings=load_settings(environ={}))
+    return bad.value
+
+
+def test_nested_parameter_errors_name_their_path_and_value() -> None:
+    wrong = _check({"sizes": [{"width": 1, "height": 2}, {"width": "3", "height": 4}]})
+    assert wrong.field == "params.sizes[1].width"
+    assert str(wrong) == "params.sizes[1].width = '3': expected `int`, got `str`"
+    missing = _check({"sizes": [{"width": 1}]})
+    assert missing.field == "params.sizes[0].height"
+    assert str(missing) == "params.sizes[0].height: object missing required field `height`"
+    top = _check({})
+    assert top.field == "params.sizes"
+    not_an_object = _check([1, 2])  # type: ignore[arg-type]  # what a JSON body may hold
+    assert not_an_object.field == "params"
+
+
+async def test_a_kind_with_a_secret_needs_one(tmp_path: Path) -> None:
+    async with running(make_settings(tmp_path), kinds()) as (manager, _):
+        for secret in (None, ""):
+            with pytest.raises(BadParam, match="a secret job needs a password") as bad:
+                await manager.submit("secret", {"text": "hi"}, secret=secret)
+            assert bad.value.field == "password"
+        with pytest.raises(BadParam, match="a count job takes no password") as bad:
+            await manager.submit("count", {}, secret=PASSWORD)
+        assert bad.value.field == "password"
+
+
+@pytest.mark.parametrize("where", ["argument", "params"])
+async def test_the_secret_reaches_the_kind_and_never_the_store(tmp_path: Path, where: str) -> None:
+    settings = make_settings(tmp_path)
+    async with running(settings, kinds()) as (manager, store):
+        if where == "argument":
+            job = await manager.submit("secret", {"text": "hi"}, secret=PASSWORD)
+        else:
+            job = await manager.submit("secret", {"text": "hi", "password": PASSWORD})
+        assert job.params == {"text": "hi"}
+        assert job.needs_secret
+        done = await finished(manager, job.id)
+        assert done.status is JobState.SUCCEEDED
+        assert done.result == {"digest": hashlib.sha256(f"{PASSWORD}:hi".encode()).hexdigest()}
+        leaked = await finished(
+            manager, (await manager.submit("secret", {"text": "leak"}, secret=PASSWORD)).id
+        )
+        assert leaked.error is not None
+        assert leaked.error.message == "openssl refused the password ***"
+        assert await store.check() == "ok"
+    database = Path(settings.storage.path)
+    files = [name for name in await names(database.parent) if name.startswith(database.name)]
+    assert database.name in files
+    for name in files:
+        assert PASSWORD.encode() not in await anyio.Path(database.parent / name).read_bytes()
