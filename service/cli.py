@@ -17,9 +17,19 @@ from typing import Any, NoReturn
 import click
 
 from service._cli_crypto import CryptoRequest, crypto_options, run_crypto
+from service._cli_jobs import (
+    cancel_job,
+    default_url,
+    get_job,
+    job_result,
+    parse_params,
+    read_password,
+    submit_job,
+    wait_job,
+)
 from service._cli_pipeline import PipelineRequest, pipeline_options, run_image_pipeline
 from service.config import LifeSettings, Settings, load_settings
-from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable
+from service.errors import FanoutError, InvalidInput, LimitExceeded
 from service.life.engines import ENGINE_NAMES
 from service.life.fanout import Chunking
 from service.life.formats import format_pattern, load_pattern, read_stream, write_pattern
@@ -91,15 +101,78 @@ def _settings(ctx: click.Context) -> Settings:
 
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: [http] host).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: [http] port).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [http] port)."
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the HTTP daemon."""
-    _settings(ctx)  # a wrong config is reported now, not when the daemon lands
-    raise NotAvailable(
-        "the HTTP daemon is not part of this build yet; the library and the CLI commands "
-        "(fanout life) work today"
-    )
+    """Run the HTTP daemon until SIGTERM or SIGINT, then drain its jobs and stop.
+
+    The API is open on loopback; on any other address it needs a token: FANOUT_TOKEN, else
+    the first line of [http] token_file. With a token, /v1 and /metrics require
+    'Authorization: Bearer <token>'. Refuses to start (exit 2) on 0.0.0.0 without a token, on
+    a taken port, or when the job store cannot be opened.
+    """
+    from service.api import load_token
+    from service.daemon import run
+
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    settings = load_settings(ctx.find_root().obj, overrides={"http": overrides})
+    run(settings, token=load_token(settings.http))
+
+
+@cli.group()
+@click.option("--url", default=None, help="The daemon (default: http://[http] host:port).")
+@click.pass_context
+def jobs(ctx: click.Context, url: str | None) -> None:
+    """Submit, follow and fetch jobs of a running daemon (token: FANOUT_TOKEN)."""
+    ctx.obj = url or default_url(_settings(ctx).http)
+
+
+@jobs.command("submit")
+@click.argument("kind")
+@click.option("--params", "params", default="{}", metavar="JSON|@FILE", help="The parameters.")
+@click.option("--password-file", metavar="FILE", help="The password (else FANOUT_PASSWORD).")
+@click.option("--wait", is_flag=True, help="Wait until the job ends; exit 1 unless it succeeded.")
+@click.pass_obj
+def jobs_submit(url: str, kind: str, params: str, password_file: str | None, wait: bool) -> int:
+    """Submit a KIND job (life, encrypt, decrypt, pipeline); print it as JSON."""
+    password = read_password(password_file)
+    return submit_job(url, kind, parse_params(params), password=password, wait=wait)
+
+
+@jobs.command("get")
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def jobs_get(url: str, job_id: str) -> int:
+    """Print a job as JSON."""
+    return get_job(url, job_id)
+
+
+@jobs.command("wait")
+@click.argument("job_id", metavar="ID")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0, min_open=True), default=None)
+@click.pass_obj
+def jobs_wait(url: str, job_id: str, timeout_s: float | None) -> int:
+    """Wait until a job ends; print it; exit 1 unless it succeeded."""
+    return wait_job(url, job_id, timeout_s=timeout_s)
+
+
+@jobs.command("cancel")
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def jobs_cancel(url: str, job_id: str) -> int:
+    """Cancel a queued or running job; print it."""
+    return cancel_job(url, job_id)
+
+
+@jobs.command("result")
+@click.argument("job_id", metavar="ID")
+@click.option("-o", "--output", required=True, metavar="FILE|-", help="Where to write it.")
+@click.pass_obj
+def jobs_result(url: str, job_id: str, output: str) -> None:
+    """Write a finished job's artifact to FILE (- for stdout)."""
+    job_result(url, job_id, output)
 
 
 @cli.command()

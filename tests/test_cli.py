@@ -350,9 +350,13 @@ def test_an_unknown_command_is_a_one_line_usage_error(capsys: pytest.CaptureFixt
     assert outcome.err.rstrip("\n").endswith("(see 'fanout --help')")
 
 
-def test_serve_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = fanout(capsys, "serve")
-    assert_one_line_error(outcome, 1, "the HTTP daemon is not part of this build yet")
+def test_serve_refuses_a_public_address_without_a_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FANOUT_TOKEN", raising=False)
+    outcome = fanout(capsys, "serve", "--host", "0.0.0.0", "--port", "0")
+    assert outcome.code == 2
+    assert "token" in outcome.err
 
 
 # --- help -----------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""``POST /v1/jobs/encrypt`` and ``/v1/jobs/decrypt``: a raw body streamed into a crypto job.
+
+The body (``application/octet-stream``) goes to the job chunk by chunk as it arrives, never
+whole in memory; options come as query parameters (``?cipher=…&iterations=…``, converted by
+the kind's parameter Struct), the password in the ``X-Fanout-Password`` header, never in the
+URL (URLs end up in logs). A declared ``Content-Length`` past ``[crypto] max_payload_bytes``
+is refused with 413 before a byte is read; an undeclared one is cut off at the limit. The
+response is the finished job: 201 when it succeeded (its ``Location`` has the result), 200
+with the job's error otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final
+
+import msgspec
+from aiohttp import web
+
+from service.api.bodies import json_response, query_value, require_content_type
+from service.api.jobs import PASSWORD_HEADER, job_location, log_job
+from service.api.problems import error_response
+from service.api.state import KINDS, MANAGER, SETTINGS
+from service.errors import BadParam, PayloadTooLarge
+from service.jobs.kind import Kind
+from service.jobs.model import JobState
+
+__all__ = ["BODY_FIELD", "query_params", "upload_handler"]
+
+BODY_FIELD: Final = "data"
+"""The parameter a JSON submission carries its payload in; an upload's payload is its body."""
+
+
+def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of ``POST /v1/jobs/{kind}`` for ``encrypt`` or ``decrypt``."""
+
+    async def upload(request: web.Request) -> web.Response:
+        limit = request.app[SETTINGS].crypto.max_payload_bytes
+        _check_length(request, limit)
+        require_content_type(request, "application/octet-stream")
+        password = request.headers.get(PASSWORD_HEADER)
+        if not password:
+            raise BadParam(
+                f"a {kind} upload needs the {PASSWORD_HEADER} header", field=PASSWORD_HEADER
+            )
+        params = query_params(request, request.app[KINDS][kind])
+        chunk = request.app[SETTINGS].crypto.chunk_bytes
+        job = await request.app[MANAGER].submit(
+            kind, params, secret=password, payload=_body(request, limit, chunk)
+        )
+        log_job(request, "uploaded", job)
+        if job.error is not None and job.error.type == PayloadTooLarge.__name__:
+            return error_response(413, job.error.type, job.error.message)
+        status = 201 if job.status is JobState.SUCCEEDED else 200
+        return json_response(job, status=status, headers={"Location": job_location(job)})
+
+    return upload
+
+
+def query_params(request: web.Request, kind: Kind) -> dict[str, Any]:
+    """The query string as the kind's parameters, each converted to its field's type.
+
+    The kind's secret fields and ``data`` (the payload as base64: here the body is the payload)
+    are not query parameters.
+    """
+    fields = {
+        field.encode_name: field.type
+        for field in msgspec.structs.fields(kind.params)
+        if field.encode_name not in (*kind.secret_fields, BODY_FIELD)
+    }
+    params: dict[str, Any] = {}
+    for name in request.query:
+        if name in kind.secret_fields:
+            raise BadParam(
+                f"send the password in the {PASSWORD_HEADER} header, never in the URL", field=name
+            )
+        if name not in fields:
+            allowed = ", ".join(fields)
+            raise BadParam(f"unknown query parameter {name!r}: allowed are {allowed}", field=name)
+        params[name] = query_value(request.query, name, fields[name])
+    return params
+
+
+def _check_length(request: web.Request, limit: int) -> None:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(
+            f"the body is {declared} bytes; [crypto] max_payload_bytes allows {limit}"
+        )
+
+
+async def _body(request: web.Request, limit: int, chunk: int) -> AsyncIterator[bytes]:
+    """The body as it arrives; PayloadTooLarge past ``limit`` (for bodies sent chunked)."""
+    seen = 0
+    async for data in request.content.iter_chunked(chunk):
+        seen += len(data)
+        if seen > limit:
+            raise PayloadTooLarge(
+                f"the body goes past {limit} bytes, the [crypto] max_payload_bytes limit"
+            )
+        yield data

@@ -1,0 +1,198 @@
+"""Each kind end to end through the HTTP API, and the job states' refusals: 409, 429, 503."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import pytest
+
+from service.client import Client
+from service.errors import Busy, Draining
+from service.jobs.model import Job, JobState
+from service.life.formats import read_pattern
+from service.testing import serve
+from tests.api._http import LONG_LIFE, Stalled, eventually, request
+from tests.pipeline._server import serve as image_server
+
+pytestmark = pytest.mark.anyio
+
+GLIDER: Final = "#N Glider\nx = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
+FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _running(client: Client, job_id: str) -> Job:
+    async for job in client.events(job_id):
+        if job.status is not JobState.QUEUED:
+            return job
+    return await client.get(job_id)
+
+
+async def test_life_ends_with_an_rle_result() -> None:
+    async with serve() as client:
+        job = await client.submit("life", {"pattern": GLIDER, "generations": 4})
+        done = await client.wait(job.id, timeout_s=60)
+        assert done.status is JobState.SUCCEEDED
+        assert done.progress.done == done.progress.total == 4
+        assert done.result is not None
+        assert done.result["population"] == 5
+        reply = await request(client, "GET", f"/v1/jobs/{job.id}/result")
+        assert reply.status == 200
+        assert reply.headers["Content-Type"].startswith("text/plain")
+        moved = read_pattern(reply.body)
+        assert moved.population == 5
+
+
+async def test_encrypt_and_decrypt_with_base64_json() -> None:
+    plain = b"the quick brown fox\n" * 50
+    async with serve(FAST) as client:
+        params = {"data": base64.b64encode(plain).decode(), "password": "pw"}
+        sealed = await client.wait((await client.submit("encrypt", params)).id, timeout_s=60)
+        assert sealed.status is JobState.SUCCEEDED, sealed.error
+        assert "password" not in sealed.params
+        ciphertext = await client.result(sealed.id)
+        back = {"data": base64.b64encode(ciphertext).decode(), "password": "pw"}
+        opened = await client.wait((await client.submit("decrypt", back)).id, timeout_s=60)
+        assert opened.status is JobState.SUCCEEDED, opened.error
+        assert opened.result is not None
+        assert sealed.result is not None
+        assert opened.result["digest"] == sealed.result["digest"]
+        assert await client.result(opened.id) == plain
+
+
+async def test_pipeline_from_an_allowed_source_to_a_named_destination(tmp_path: Path) -> None:
+    async with image_server() as images:
+        settings = {
+            "pipeline": {
+                "allowed_sources": images.base + "/img/",
+                "allow_private": True,  # the image server is on loopback
+                "destinations": {"thumbs": str(tmp_path)},
+                "size": "64x64",
+                "format": "png",
+            }
+        }
+        async with serve(settings) as client:
+            sources = [images.url(f"/img/photo-{n}.jpg") for n in range(3)]
+            job = await client.submit("pipeline", {"sources": sources, "destination": "thumbs"})
+            done = await client.wait(job.id, timeout_s=60)
+            assert done.status is JobState.SUCCEEDED, done.error
+            assert done.result is not None
+            assert done.result["succeeded"] == 3
+            manifest = json.loads(await client.result(job.id))
+            assert len(manifest["items"]) == 3
+    assert len([path async for path in anyio.Path(tmp_path).glob("*.png")]) == 3
+
+
+async def test_pipeline_refuses_a_source_outside_the_allowed_prefixes(tmp_path: Path) -> None:
+    settings = {
+        "pipeline": {
+            "allowed_sources": "https://images.example.com/",
+            "destinations": {"thumbs": str(tmp_path)},
+        }
+    }
+    async with serve(settings) as client:
+        params = {"sources": ["http://127.0.0.1/x.jpg"], "destination": "thumbs"}
+        body = {"kind": "pipeline", "params": params}
+        reply = await request(client, "POST", "/v1/jobs", json=body)
+        assert reply.status == 400
+        assert reply.error()["field"].startswith("params.sources")
+
+
+async def test_cancel_a_running_life_job_and_then_conflicts() -> None:
+    async with serve() as client:
+        job = await client.submit("life", LONG_LIFE)
+        assert (await _running(client, job.id)).status is JobState.RUNNING
+        early = await request(client, "GET", f"/v1/jobs/{job.id}/result")
+        assert early.status == 409
+        assert early.error()["type"] == "Conflict"
+        reply = await request(client, "POST", f"/v1/jobs/{job.id}/cancel")
+        assert reply.status == 200
+        assert reply.job().status is JobState.CANCELLED
+        again = await request(client, "POST", f"/v1/jobs/{job.id}/cancel")
+        assert again.status == 409
+        assert "cancelled" in again.error()["message"]
+        none = await request(client, "GET", f"/v1/jobs/{job.id}/result")
+        assert none.status == 409
+
+
+async def test_cancel_a_queued_job() -> None:
+    async with serve({"jobs": {"max_running": 1}}) as client:
+        long = await client.submit("life", LONG_LIFE)
+        await _running(client, long.id)
+        queued = await client.submit("life", {"pattern": GLIDER, "generations": 1})
+        assert (await client.get(queued.id)).status is JobState.QUEUED
+        assert (await request(client, "GET", f"/v1/jobs/{queued.id}/result")).status == 409
+        assert (await client.cancel(queued.id)).status is JobState.CANCELLED
+        await client.cancel(long.id)
+
+
+async def test_a_full_queue_is_429_with_retry_after() -> None:
+    async with serve({"jobs": {"max_running": 1, "max_queued": 0}}) as client:
+        long = await client.submit("life", LONG_LIFE)
+        await _running(client, long.id)
+        body = {"kind": "life", "params": {"pattern": GLIDER}}
+        reply = await request(client, "POST", "/v1/jobs", json=body)
+        assert reply.status == 429
+        assert reply.error()["type"] == "Busy"
+        assert int(reply.headers["Retry-After"]) >= 1
+        with pytest.raises(Busy):
+            await client.submit("life", {"pattern": GLIDER})
+        await client.cancel(long.id)
+
+
+async def test_a_draining_daemon_answers_503_with_retry_after() -> None:
+    stalled = Stalled(b"x" * 1024)
+    urls: list[str] = []
+    stop = anyio.Event()
+    replies: dict[str, Any] = {}
+
+    async def daemon() -> None:
+        async with serve({"jobs": {"shutdown_grace_s": 60}, **FAST}) as client:
+            urls.append(client.base_url)
+            await stop.wait()
+        # Leaving drains: the stalled upload holds the drain open for the test to look at it.
+
+    async def upload(client: Client) -> None:
+        headers = {"Content-Type": "application/octet-stream", "X-Fanout-Password": "pw"}
+        replies["upload"] = await request(
+            client, "POST", "/v1/jobs/encrypt", data=stalled.chunks(), headers=headers
+        )
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon)
+        await eventually(lambda: _true(bool(urls)))
+        async with Client(urls[0]) as client:
+            group.start_soon(upload, client)
+
+            async def upload_running() -> bool:
+                return bool((await client.list(status=JobState.RUNNING)).jobs)
+
+            await eventually(upload_running)
+            stop.set()
+
+            async def draining() -> bool:
+                return bool((await client.health())["draining"])
+
+            await eventually(draining)
+            body = {"kind": "life", "params": {"pattern": GLIDER}}
+            reply = await request(client, "POST", "/v1/jobs", json=body)
+            assert reply.status == 503
+            assert reply.error()["type"] == "Draining"
+            assert int(reply.headers["Retry-After"]) >= 1
+            with pytest.raises(Draining):
+                await client.submit("life", {"pattern": GLIDER})
+            assert (await request(client, "GET", "/v1/jobs")).status == 200
+            stalled.release()
+    assert replies["upload"].status == 201
+
+
+async def _true(value: bool) -> bool:
+    return value
