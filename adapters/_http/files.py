@@ -56,7 +56,11 @@ def _read(path: str, source: str, max_bytes: int) -> bytes:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise HttpError(f"{path!r} is not a regular file", url=source, transient=False)
         with open(path, "rb") as file:
-            data = file.read(max_bytes + 1)
+            # Not read(max_bytes + 1): that allocates max_bytes up front for every file.
+            size = os.fstat(file.fileno()).st_size
+            data = file.read(min(size, max_bytes) + 1)
+            if len(data) == size + 1 and size < max_bytes:  # it grew while we read it
+                data += file.read(max_bytes + 1 - len(data))
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise HttpError(f"no such file {path!r}", url=source, transient=False) from exc
     except PermissionError as exc:

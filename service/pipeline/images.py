@@ -102,9 +102,10 @@ def _policy(settings: PipelineSettings, workers: dict[str, int]) -> Policy:
         max_redirects=settings.max_redirects,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
-        # One connection per download or upload worker: a worker never waits for a socket.
+        # One connection per download or upload worker, even when the sources and the
+        # destination are one host: a worker never waits for a socket.
         connections=workers["download"] + workers["upload"],
-        connections_per_host=max(workers["download"], workers["upload"]),
+        connections_per_host=workers["download"] + workers["upload"],
     )
 
 
