@@ -13,13 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The daemon arrives with a later release; until then `make run` runs a Life demo: the Gosper
-# glider gun for 240 generations, drawn as var/gosper.gif, with the run's summary.
+# The daemon on config.toml's defaults: http://127.0.0.1:8080, its job store under ./var.
+# Stop it with Ctrl-C (or SIGTERM): it drains running jobs for [jobs] shutdown_grace_s.
 run: $(STAMP)
 	@mkdir -p var
-	$(BIN)/fanout --config config.toml life service/life/patterns/gosper-glider-gun.rle \
-		-g 240 --every 4 -o var/gosper.gif
-	@echo "wrote var/gosper.gif; 'fanout --help' lists the commands"
+	$(BIN)/fanout --config config.toml serve
 
 test: lint typecheck pytest
 
@@ -37,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.life
 	$(BIN)/python -m bench.life_strategies
 	$(BIN)/python -m bench.crypto
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
