@@ -12,10 +12,9 @@ from typing import Any, Final
 from aiohttp import web
 
 from service.api.bodies import json_response, query_value, read_json
-from service.api.logs import JOB_LOG, line
+from service.api.logs import note_job
 from service.api.models import JobList, SubmitRequest
 from service.api.state import KINDS, MANAGER
-from service.api.tracing import request_id
 from service.errors import BadParam
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState
@@ -33,7 +32,7 @@ async def submit_job(request: web.Request) -> web.Response:
     params = dict(body.params)
     secret = take_secret(kind, params, request.headers.get(PASSWORD_HEADER))
     job = await request.app[MANAGER].submit(body.kind, params, secret=secret)
-    log_job(request, "submitted", job)
+    note_job(request, job)
     return json_response(job, status=202, headers={"Location": job_location(job)})
 
 
@@ -61,7 +60,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     """``POST /v1/jobs/{id}/cancel`` → the job as cancelled (409 when it had already ended)."""
     job = await request.app[MANAGER].cancel(request.match_info["id"])
-    log_job(request, "cancel", job)
+    note_job(request, job)
     return json_response(job)
 
 
@@ -79,12 +78,6 @@ async def job_result(request: web.Request) -> web.FileResponse:
 
 def job_location(job: Job) -> str:
     return f"/v1/jobs/{job.id}"
-
-
-def log_job(request: web.Request, event: str, job: Job) -> None:
-    JOB_LOG.info(
-        line(event, request_id=request_id(request), job=job.id, kind=job.kind, status=job.status)
-    )
 
 
 def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> str | None:

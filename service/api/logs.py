@@ -1,4 +1,8 @@
-"""Structured single-line logs: the access log and the job log, ``key=value`` with a request id.
+"""Structured single-line logs: the access log and the API's own, ``key=value`` with a request id.
+
+A request makes one access line. A handler that submits, cancels or runs a job names it on
+that line (``note_job``), rather than in a line of its own: the job's own lines (started, and
+ended with its status, from ``service.jobs``) say what becomes of it.
 
 Nothing secret is ever a field here: no password, no ``Authorization`` header, no query string
 values beyond the path, no request or response body. Values with spaces, quotes or ``=`` are
@@ -15,12 +19,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from service.api.tracing import request_id
+from service.jobs.model import Job
 
-__all__ = ["ACCESS_LOG", "API_LOG", "JOB_LOG", "AccessLog", "line"]
+__all__ = ["ACCESS_LOG", "API_LOG", "JOB_ID", "AccessLog", "line", "note_job"]
 
 ACCESS_LOG: Final = logging.getLogger("fanout.access")
-JOB_LOG: Final = logging.getLogger("fanout.jobs")
 API_LOG: Final = logging.getLogger("fanout.api")
+JOB_ID: Final = web.RequestKey("fanout.job_id", str)
+"""The job a request submitted, cancelled or ran, for its access line."""
 
 _PLAIN: Final = re.compile(r"[A-Za-z0-9._:/@+,-]*")
 
@@ -30,6 +36,11 @@ def line(event: str, **fields: object) -> str:
     parts = [event]
     parts.extend(f"{key}={_value(value)}" for key, value in fields.items() if value is not None)
     return " ".join(parts)
+
+
+def note_job(request: web.Request, job: Job) -> None:
+    """Name ``job`` on the request's access line."""
+    request[JOB_ID] = job.id
 
 
 def _value(value: object) -> str:
@@ -59,6 +70,7 @@ class AccessLog(AbstractAccessLogger):
                 method=request.method,
                 path=request.path,
                 status=response.status,
+                job=request.get(JOB_ID),
                 bytes_sent=response.body_length,
                 duration_s=round(time, 6),
                 remote=request.remote,

@@ -18,7 +18,8 @@ import msgspec
 from aiohttp import web
 
 from service.api.bodies import json_response, query_value, require_content_type
-from service.api.jobs import PASSWORD_HEADER, job_location, log_job
+from service.api.jobs import PASSWORD_HEADER, job_location
+from service.api.logs import note_job
 from service.api.problems import error_response
 from service.api.state import KINDS, MANAGER, SETTINGS
 from service.errors import BadParam, PayloadTooLarge
@@ -48,7 +49,7 @@ def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]
         job = await request.app[MANAGER].submit(
             kind, params, secret=password, payload=_body(request, limit, chunk)
         )
-        log_job(request, "uploaded", job)
+        note_job(request, job)
         if job.error is not None and job.error.type == PayloadTooLarge.__name__:
             return error_response(413, job.error.type, job.error.message)
         status = 201 if job.status is JobState.SUCCEEDED else 200

@@ -9,7 +9,7 @@ import anyio
 import msgspec
 
 from service.jobs.context import RunContext
-from service.jobs.events import Channel
+from service.jobs.events import Channel, Subscription
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState
 
@@ -22,20 +22,26 @@ class Entry:
 
     ``scope`` exists before the run starts, so a stop that comes first still takes effect: a
     cancel scope cancelled before it is entered cancels its body at the first checkpoint.
-    ``lock`` orders the writes of one job's snapshots to the store.
+    ``lock`` orders the writes of one job's snapshots to the store. ``done`` is set by ``end``.
+
+    The scope, the lock, the ``done`` event and the channel are made when first used: most
+    entries wait in the queue, untouched, and a daemon may hold tens of thousands of them.
+    Made up front they were a dozen objects each for the garbage collector to walk at every
+    full collection, which then took a tenth of a second and more.
     """
 
     __slots__ = (
-        "channel",
+        "_channel",
+        "_done",
+        "_ended",
+        "_lock",
+        "_scope",
         "context",
         "dispatched",
-        "done",
         "job",
         "kind",
-        "lock",
         "params",
         "payload",
-        "scope",
         "secret",
         "stop_reason",
         "stored_at",
@@ -55,18 +61,58 @@ class Entry:
         self.params = params
         self.secret = secret
         self.payload = payload
-        self.channel = Channel()
-        self.scope = anyio.CancelScope()
-        self.lock = anyio.Lock()
-        self.done = anyio.Event()
         self.context: RunContext | None = None
         self.dispatched = False
         self.stop_reason: JobState | None = None
         self.stored_at = 0.0
+        self._channel: Channel | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._lock: anyio.Lock | None = None
+        self._done: anyio.Event | None = None
+        self._ended = False
 
     def __repr__(self) -> str:
         # Never the params or the secret: reprs end up in logs.
         return f"<Entry {self.job.id} {self.job.kind} {self.job.status}>"
+
+    @property
+    def scope(self) -> anyio.CancelScope:
+        if self._scope is None:
+            self._scope = anyio.CancelScope()
+        return self._scope
+
+    @property
+    def lock(self) -> anyio.Lock:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+    @property
+    def done(self) -> anyio.Event:
+        if self._done is None:
+            self._done = anyio.Event()
+            if self._ended:
+                self._done.set()
+        return self._done
+
+    def subscribe(self, current: Job) -> Subscription:
+        """A subscription to the job's snapshots, ``current`` first; use it in ``with``."""
+        if self._channel is None:
+            self._channel = Channel()
+        return self._channel.subscribe(current)
+
+    def publish(self, job: Job) -> None:
+        """Hand ``job`` to the subscribers, if any."""
+        if self._channel is not None:
+            self._channel.publish(job)
+
+    def end(self) -> None:
+        """The manager lets the entry go: end its subscriptions and set ``done``."""
+        self._ended = True
+        if self._channel is not None:
+            self._channel.close()
+        if self._done is not None:
+            self._done.set()
 
     def stop(self, reason: JobState) -> None:
         """Cancel the run; it ends ``reason`` (the first reason given wins)."""

@@ -67,6 +67,7 @@ class LiveJobs:
         try:
             with entry.scope:
                 await self.record(entry, started(entry.job))
+                _log.info("job %s (%s) started", entry.job.id, entry.job.kind)
                 entry.context = RunContext(
                     entry.job,
                     self.settings,
@@ -87,10 +88,9 @@ class LiveJobs:
                 await self._discard_files(final)
             self.tally.finished(final)
             _log.info("job %s (%s) %s", final.id, final.kind, final.status)
-        entry.channel.close()
         self.active.pop(entry.job.id, None)
         self.running.pop(entry.job.id, None)
-        entry.done.set()
+        entry.end()
 
     async def record(self, entry: Entry, job: Job) -> None:
         """Make ``job`` the entry's snapshot, store it, then publish it."""
@@ -98,7 +98,7 @@ class LiveJobs:
             entry.job = job
             await self._put(job)
             entry.stored_at = anyio.current_time()
-        entry.channel.publish(job)
+        entry.publish(job)
 
     async def tick(self) -> None:
         """Publish (and now and then store) the progress of running jobs, forever."""
@@ -120,8 +120,7 @@ class LiveJobs:
     def forget_queued(self) -> None:
         """Drop the entries of jobs that never started; they stay queued in the store."""
         for entry in self.active.values():
-            entry.channel.close()
-            entry.done.set()
+            entry.end()
         self.active.clear()
         self.queue.clear()
 
@@ -147,7 +146,7 @@ class LiveJobs:
         if job is entry.job:
             return
         entry.job = job
-        entry.channel.publish(job)
+        entry.publish(job)
         if anyio.current_time() - entry.stored_at < STORE_EVERY_S:
             return
         async with entry.lock:

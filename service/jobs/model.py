@@ -66,8 +66,13 @@ class JobError(msgspec.Struct, frozen=True):
     message: str
 
 
-class Job(msgspec.Struct, frozen=True, kw_only=True):
-    """One job. Times are Unix seconds; ``artifact`` is a path inside the artifacts directory."""
+class Job(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One job. Times are Unix seconds; ``artifact`` is a path inside the artifacts directory.
+
+    ``gc=False``: the garbage collector does not track jobs. A job holds only JSON-like data,
+    which never refers back to it, so it can never be part of a reference cycle; and a daemon
+    with a long queue holds tens of thousands of them, which every full collection would walk.
+    """
 
     id: str
     kind: str
