@@ -161,3 +161,22 @@ async def test_the_access_log_names_the_request_and_hides_secrets(tmp_path: Path
     assert "path=/v1/jobs/encrypt status=201" in log
     assert "hunter2-secret" not in log
     assert "payload-bytes" not in log
+
+
+@pytest.mark.anyio
+async def test_a_job_makes_one_access_line_and_a_line_per_state_change(tmp_path: Path) -> None:
+    async with _daemon(tmp_path) as (process, url, lines):
+        async with Client(url) as client:
+            job = await client.submit("life", {"pattern": "bo$2bo$3o!", "generations": 1})
+            await client.wait(job.id, timeout_s=60)
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(GRACE_S + 20):
+            assert await process.wait() == 0
+    about = [line.split(" ", 3)[3] for line in lines if job.id in line]
+    access = [line for line in about if line.startswith("http request_id=")]
+    assert [line for line in about if line not in access] == [
+        f"job {job.id} (life) started",
+        f"job {job.id} (life) succeeded",
+    ]
+    assert f"method=POST path=/v1/jobs status=202 job={job.id} " in access[0]
+    assert all(f"path=/v1/jobs/{job.id}" in line for line in access[1:]), access  # the wait's

@@ -20,14 +20,15 @@ __all__ = ["Entry"]
 class Entry:
     """One live job: its latest snapshot, its run's parts, its subscribers, how it is stopped.
 
-    ``scope`` exists before the run starts, so a stop that comes first still takes effect: a
-    cancel scope cancelled before it is entered cancels its body at the first checkpoint.
+    A stop that comes before the run still takes effect: ``scope`` is the same object for
+    both, and a cancel scope cancelled before it is entered cancels its body at the first
+    checkpoint.
     ``lock`` orders the writes of one job's snapshots to the store. ``done`` is set by ``end``.
 
     The scope, the lock, the ``done`` event and the channel are made when first used: most
     entries wait in the queue, untouched, and a daemon may hold tens of thousands of them.
     Made up front they were a dozen objects each for the garbage collector to walk at every
-    full collection, which then took a tenth of a second and more.
+    full collection: with tens of thousands queued, one took up to 0.2 s.
     """
 
     __slots__ = (

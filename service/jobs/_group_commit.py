@@ -25,6 +25,8 @@ from typing import Generic, TypeVar, final
 
 import anyio
 
+from service.errors import FanoutError
+
 __all__ = ["Commit", "GroupCommit"]
 
 W = TypeVar("W")
@@ -100,19 +102,37 @@ class GroupCommit(Generic[W]):
             if batch.after is not None:
                 await batch.after.done.wait()
                 batch.after = None  # a chain of done batches would never be freed
-            self._open = None  # sealed: writers from now on open the next batch
-            errors = await self._commit(batch.writes)
-            if len(errors) != len(batch.writes):
-                raise RuntimeError(f"{len(errors)} outcomes for {len(batch.writes)} writes")
-            batch.errors = errors
+            batch.errors = await self._commit(self._seal(batch))
+            if len(batch.errors) != len(batch.writes):
+                raise RuntimeError(f"{len(batch.errors)} outcomes for {len(batch.writes)} writes")
         except BaseException as exc:
-            # A commit that raises is a bug of its own; no writer of the batch may hang on it.
-            batch.errors = [exc] * len(batch.writes)
+            self._seal(batch)
+            batch.errors = [_failure(exc)] * len(batch.writes)
             raise
         finally:
             if self._last is batch:
-                self._last = None
+                self._last = batch.after  # None, unless the leader was gone before its turn
+            batch.after = None
             batch.done.set()
+
+    def _seal(self, batch: _Batch[W]) -> list[W]:
+        """The batch's writes, closed to new ones: writers from now on open the next batch."""
+        if self._open is batch:
+            self._open = None
+        return batch.writes
+
+
+def _failure(exc: BaseException) -> BaseException:
+    """What the other writers of a batch raise when its leader raised ``exc``.
+
+    A commit that raises is a bug of its own: they raise it too, rather than hang. The leader's
+    shield holds off anyio's cancellation but not asyncio's own ``Task.cancel()`` (aiohttp
+    cancels the handlers still running when it shuts down); then the batch's fate is unknown,
+    and the others must not raise a cancellation that is not theirs.
+    """
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return FanoutError("the write was abandoned with its batch: it may or may not be stored")
+    return exc
 
 
 async def _outlast(done: anyio.Event) -> None:

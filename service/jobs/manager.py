@@ -157,8 +157,8 @@ class JobManager:
         finally:
             self._reserved -= 1
         live.enqueue(entry)
-        # DEBUG: the access line of the request names the job, and its own lines say when it
-        # starts and how it ends; one more INFO line per submission costs 10% of the rate.
+        # DEBUG: the request's access line names the job, and the job's own lines say when it
+        # starts and how it ends; each INFO line per submission costs 5-10% of the rate.
         _log.debug("job %s (%s) queued", entry.job.id, kind)
         return entry.job
 

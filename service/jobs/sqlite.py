@@ -16,7 +16,7 @@ transaction, and each caller returns once its own write is committed. An insert 
 wait (a millisecond under load): a batch pays that trip once for all its writes. Reads use the
 same connection, so they see every write whose caller has returned. A batch that fails with
 a constraint error is replayed one write at a time, so only the write at fault is refused;
-any other error (a locked or full disk) is every write's of the batch.
+any other error (a locked database, a full disk) fails every write of the batch.
 """
 
 from __future__ import annotations

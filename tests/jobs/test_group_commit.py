@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import anyio
 import pytest
 
+from service.errors import FanoutError
 from service.jobs._group_commit import GroupCommit
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +26,8 @@ class _Log:
 
     async def commit(self, writes: list[int]) -> Sequence[Exception | None]:
         self.batches.append(list(writes))
-        await self.gate.wait()
+        with anyio.fail_after(5):  # a test that fails while the gate is shut must not hang
+            await self.gate.wait()
         await anyio.sleep(0.001)  # the store's thread, working
         self.committed.update(write for write in writes if write not in self.failing)
         return [ValueError(f"write {write}") if write in self.failing else None for write in writes]
@@ -174,6 +177,43 @@ async def test_a_writer_waiting_for_room_can_be_cancelled() -> None:
         assert waiting.cancelled_caught
         log.gate.set()
     assert log.batches == [[0]]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_leader_cancelled_by_asyncio_itself_leaves_no_writer_hanging() -> None:
+    # aiohttp cancels the handlers still running when it shuts down with Task.cancel(),
+    # which no anyio shield holds off.
+    log = _Log()
+    log.hold()
+    writes = GroupCommit(log.commit, max_pending=100)
+    outcomes: dict[int, str] = {}
+
+    async def write(value: int) -> None:
+        try:
+            await writes.write(value)
+        except FanoutError as exc:
+            outcomes[value] = str(exc)
+        else:
+            outcomes[value] = "ok"
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write, 0)  # leads the first batch, held at the gate
+        await _until(lambda: len(log.batches) == 1)
+        leader = asyncio.get_running_loop().create_task(writes.write(1))  # leads the next one
+        await anyio.sleep(0.001)
+        group.start_soon(write, 2)  # and joins it
+        await anyio.sleep(0.001)
+        leader.cancel()
+        await asyncio.wait([leader])
+        assert leader.cancelled()
+        group.start_soon(write, 3)  # a batch of its own, after the first one still
+        await anyio.sleep(0.01)
+        assert log.batches == [[0]]
+        log.gate.set()
+        await writes.flush()
+    abandoned = "the write was abandoned with its batch: it may or may not be stored"
+    assert outcomes == {0: "ok", 2: abandoned, 3: "ok"}
+    assert log.batches == [[0], [3]]
 
 
 async def test_max_pending_must_allow_a_write() -> None:

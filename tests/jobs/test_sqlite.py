@@ -80,6 +80,105 @@ async def test_concurrent_writers_share_one_connection_safely(store: SqliteJobSt
     assert await store.check() == "ok"
 
 
+async def test_concurrent_writers_read_their_own_writes(store: SqliteJobStore) -> None:
+    async def life(job: Job) -> None:
+        await store.add(job)
+        assert await store.get(job.id) == job
+        ended = msgspec.structs.replace(job, status=JobState.SUCCEEDED, finished_at=2.0)
+        await store.put(ended)
+        assert await store.get(job.id) == ended
+        if job.kind == "gone":
+            await store.delete(job.id)
+            assert await store.get(job.id) is None
+
+    jobs = [_job("gone" if index % 3 == 0 else "life") for index in range(300)]
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            group.start_soon(life, job)
+    kept = await store.list(status=JobState.SUCCEEDED, kind=None, limit=500, after=None)
+    assert sorted(job.id for job in kept) == sorted(job.id for job in jobs if job.kind == "life")
+    assert await store.check() == "ok"
+
+
+async def test_a_write_at_fault_is_refused_alone_and_its_batch_is_kept(
+    store: SqliteJobStore,
+) -> None:
+    taken = _job()
+    await store.add(taken)
+    jobs = [_job() for _ in range(20)]
+    refused: list[str] = []
+
+    async def add(job: Job) -> None:
+        try:
+            await store.add(job)
+        except FanoutError as exc:
+            refused.append(f"{job.id}: {exc}")
+
+    async with anyio.create_task_group() as group:
+        for job in [*jobs[:10], taken, *jobs[10:]]:  # the twin lands in the middle of a batch
+            group.start_soon(add, job)
+    assert len(refused) == 1
+    assert refused[0].startswith(f"{taken.id}: the job store ")
+    assert "failed: UNIQUE constraint failed: jobs.id" in refused[0]
+    everything = await store.list(status=None, kind=None, limit=100, after=None)
+    assert sorted(job.id for job in everything) == sorted(job.id for job in [taken, *jobs])
+
+
+async def test_a_failed_commit_reaches_every_writer_of_its_batch(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteJobStore.open(path, busy_timeout_s=0.05)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        errors: list[str] = []
+
+        async def add(job: Job) -> None:
+            with pytest.raises(FanoutError) as refused:
+                await store.add(job)
+            errors.append(str(refused.value))
+
+        async with anyio.create_task_group() as group:
+            for job in [_job() for _ in range(30)]:
+                group.start_soon(add, job)
+        assert errors == [f"the job store {path} failed: database is locked"] * 30
+        holder.execute("ROLLBACK")
+        assert await store.list(status=None, kind=None, limit=100, after=None) == []
+        job = _job()
+        await store.add(job)  # the store works again once the lock is gone
+        assert await store.get(job.id) == job
+    finally:
+        holder.close()
+        await store.aclose()
+
+
+async def test_aclose_commits_the_writes_it_finds_first(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteJobStore.open(path)
+    jobs = [_job() for _ in range(200)]
+    calls: list[Job] = []
+    all_queued = anyio.Event()
+
+    async def add(job: Job) -> None:
+        calls.append(job)
+        if len(calls) == len(jobs):
+            all_queued.set()
+        await store.add(job)  # which queues the write before its first checkpoint
+
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            group.start_soon(add, job)
+        await all_queued.wait()
+        await store.aclose()
+        with pytest.raises(FanoutError, match="is closed"):
+            await store.add(_job())
+    reopened = await SqliteJobStore.open(path)
+    try:
+        kept = await reopened.list(status=None, kind=None, limit=500, after=None)
+        assert sorted(job.id for job in kept) == sorted(job.id for job in jobs)
+    finally:
+        await reopened.aclose()
+
+
 async def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store = await SqliteJobStore.open(tmp_path / "jobs.sqlite3")
     await store.aclose()
