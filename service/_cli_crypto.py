@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import stat
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import BinaryIO, Final, Literal, TextIO, TypeVar, final
 
 import anyio
@@ -24,6 +24,7 @@ import click
 from anyio import to_thread
 
 from adapters.openssl import MAX_PASSWORD_BYTES
+from service._cli_interrupt import until_interrupted
 from service.config import RUNNERS, CryptoSettings
 from service.crypto import CryptoResult, Source, Target, decrypt, encrypt
 from service.errors import FanoutError, InvalidInput
@@ -111,7 +112,7 @@ def run_crypto(request: CryptoRequest, settings: CryptoSettings) -> None:
     password = _find_password(
         request.password_file, confirm=request.encrypting, can_prompt=can_prompt
     )
-    result = anyio.run(_until_interrupted, request, settings, password)
+    result = anyio.run(until_interrupted, partial(_run, request, settings, password))
     if result is None:
         raise KeyboardInterrupt
     _report(result, request)
@@ -165,35 +166,6 @@ def _prompt(*, confirm: bool) -> bytes:
         # The codec's message quotes the offending byte: a byte of the password.
         raise InvalidInput("the password typed is not text in the terminal's encoding") from None
     return os.fsencode(typed)
-
-
-async def _until_interrupted(
-    request: CryptoRequest, settings: CryptoSettings, password: bytes
-) -> CryptoResult | None:
-    """The job's result, or None when Ctrl-C stopped it.
-
-    Ctrl-C cancels the job through anyio, so its shielded cleanup - children stopped and
-    reaped, the partial file removed - runs to the end. (asyncio's own SIGINT handler cancels
-    the main task natively, which cuts through anyio's shields.)
-    """
-    results: list[CryptoResult] = []
-    errors: list[Exception] = []
-    with anyio.open_signal_receiver(signal.SIGINT) as interrupts:
-        async with anyio.create_task_group() as group:
-
-            async def work() -> None:
-                try:
-                    results.append(await _run(request, settings, password))
-                except Exception as exc:  # raised below as itself, not in an ExceptionGroup
-                    errors.append(exc)
-                group.cancel_scope.cancel()
-
-            group.start_soon(work)
-            async for _ in interrupts:
-                group.cancel_scope.cancel()
-    if errors:
-        raise errors[0]
-    return results[0] if results else None
 
 
 async def _run(request: CryptoRequest, settings: CryptoSettings, password: bytes) -> CryptoResult:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -26,12 +25,13 @@ import click
 from adapters.imaging import FORMATS, MODES, Box
 from adapters.openssl import BadPassword, Password
 from service._cli_crypto import _find_password, _is_terminal
+from service._cli_interrupt import until_interrupted
 from service.config import PipelineSettings, Settings
 from service.crypto import openssl_for
 from service.errors import InvalidInput, LimitExceeded
-from service.pipeline import Manifest, Outcome, Progress, StageCounts
+from service.pipeline import Manifest, Progress, StageCounts
 from service.pipeline.destination import Destination
-from service.pipeline.images import Delivered, ImageJob, run_images
+from service.pipeline.images import ImageJob, item_summary, run_images
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -48,7 +48,6 @@ MAX_LINE_BYTES: Final = 16_384
 
 _SHIPPED: Final = PipelineSettings()
 _Command = TypeVar("_Command", bound=Callable[..., object])
-_T = TypeVar("_T")
 
 
 @final
@@ -214,7 +213,7 @@ def run_image_pipeline(request: PipelineRequest, settings: Settings) -> int:
     deliver = partial(_deliver, sources, destination, job, limits, settings, request.engine)
     started = time.perf_counter()
     with _board(len(sources), enabled=_is_terminal(sys.stderr)) as progress:
-        manifest = anyio.run(_until_interrupted, partial(deliver, progress))
+        manifest = anyio.run(until_interrupted, partial(deliver, progress))
     if manifest is None:
         raise KeyboardInterrupt
     _report(manifest, request, time.perf_counter() - started)
@@ -274,32 +273,6 @@ async def _deliver(
         engine=engine,
         progress=progress,
     )
-
-
-async def _until_interrupted(work: Callable[[], Awaitable[_T]]) -> _T | None:
-    """What ``work`` returned, or None when Ctrl-C stopped it.
-
-    Ctrl-C cancels the run through anyio (as ``fanout encrypt`` does), so its cleanup - worker
-    threads joined, openssl children reaped, partial files removed - runs to the end.
-    """
-    results: list[_T] = []
-    errors: list[Exception] = []
-    with anyio.open_signal_receiver(signal.SIGINT) as interrupts:
-        async with anyio.create_task_group() as group:
-
-            async def run() -> None:
-                try:
-                    results.append(await work())
-                except Exception as exc:  # raised below as itself, not in an ExceptionGroup
-                    errors.append(exc)
-                group.cancel_scope.cancel()
-
-            group.start_soon(run)
-            async for _ in interrupts:
-                group.cancel_scope.cancel()
-    if errors:
-        raise errors[0]
-    return results[0] if results else None
 
 
 @final
@@ -378,19 +351,5 @@ def _summary(manifest: Manifest, request: PipelineRequest, elapsed_s: float) -> 
         "total": len(manifest.outcomes),
         "elapsed_s": round(elapsed_s, 3),
         "engine": request.engine,
-        "items": [_item(outcome) for outcome in manifest.outcomes],
-    }
-
-
-def _item(outcome: Outcome) -> dict[str, Any]:
-    delivered = outcome.result if isinstance(outcome.result, Delivered) else None
-    return {
-        "source": outcome.source,
-        "dest": delivered.dest if delivered else None,
-        "width": delivered.width if delivered else None,
-        "height": delivered.height if delivered else None,
-        "bytes": delivered.bytes if delivered else None,
-        "attempts": dict(outcome.attempts),
-        "stage": outcome.stage,
-        "error": outcome.error,
+        "items": [item_summary(outcome) for outcome in manifest.outcomes],
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Literal, final
+from typing import Any, Literal, final
 
 from adapters.http_io import HttpClient, Policy
 from adapters.imaging import Box, resize
@@ -20,12 +20,12 @@ from service.config import CryptoSettings, PipelineSettings
 from service.crypto import encrypt
 from service.pipeline.destination import Destination, safe_name
 from service.pipeline.engine import run_pipeline
-from service.pipeline.manifest import Manifest, Progress
+from service.pipeline.manifest import Manifest, Outcome, Progress
 from service.pipeline.retry import Retry
 from service.pipeline.stage import Runner, Stage
 from service.pipeline.threaded import run_pipeline_threads
 
-__all__ = ["Delivered", "ImageJob", "run_images"]
+__all__ = ["Delivered", "ImageJob", "item_summary", "run_images"]
 
 
 @final
@@ -61,6 +61,21 @@ class Delivered:
     width: int
     height: int
     bytes: int
+
+
+def item_summary(outcome: Outcome) -> dict[str, Any]:
+    """One item of a manifest as JSON: where it went and its size, or where and why it failed."""
+    delivered = outcome.result if isinstance(outcome.result, Delivered) else None
+    return {
+        "source": outcome.source,
+        "dest": delivered.dest if delivered else None,
+        "width": delivered.width if delivered else None,
+        "height": delivered.height if delivered else None,
+        "bytes": delivered.bytes if delivered else None,
+        "attempts": dict(outcome.attempts),
+        "stage": outcome.stage,
+        "error": outcome.error,
+    }
 
 
 async def run_images(

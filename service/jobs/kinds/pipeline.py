@@ -29,9 +29,8 @@ from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._sources import allowed_prefixes, check_source, host_of
 from service.jobs.kinds._support import expect, write_atomic
 from service.pipeline import Manifest, Progress, StageCounts
-from service.pipeline import Outcome as ItemOutcome
 from service.pipeline.destination import Destination
-from service.pipeline.images import Delivered, ImageJob, run_images
+from service.pipeline.images import ImageJob, item_summary, run_images
 
 __all__ = ["MAX_SOURCES", "MAX_SOURCE_CHARS", "MEDIA_TYPE", "PipelineKind", "PipelineParams"]
 
@@ -107,7 +106,7 @@ class PipelineKind:
             crypto=context.settings.crypto,
             progress=_progress(context, total),
         )
-        items = [_item(outcome) for outcome in manifest.outcomes]
+        items = [item_summary(outcome) for outcome in manifest.outcomes]
         counts = _counts(job.destination, manifest, time.perf_counter() - started)
         document = {**counts, "peak_in_flight": manifest.peak_in_flight, "bound": manifest.bound}
         path = context.artifact_path(".json")
@@ -195,19 +194,4 @@ def _counts(destination: str, manifest: Manifest, elapsed_s: float) -> dict[str,
         "succeeded": manifest.succeeded,
         "failed": manifest.failed,
         "elapsed_s": round(elapsed_s, 3),
-    }
-
-
-def _item(outcome: ItemOutcome) -> dict[str, Any]:
-    # The same fields as `fanout pipeline --json` prints for an item.
-    delivered = outcome.result if isinstance(outcome.result, Delivered) else None
-    return {
-        "source": outcome.source,
-        "dest": delivered.dest if delivered else None,
-        "width": delivered.width if delivered else None,
-        "height": delivered.height if delivered else None,
-        "bytes": delivered.bytes if delivered else None,
-        "attempts": dict(outcome.attempts),
-        "stage": outcome.stage,
-        "error": outcome.error,
     }
