@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Final, final
 
 from aiohttp import web
@@ -26,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from service._proc import children
 from service.jobs.model import Job, JobState
 from service.jobs.stats import JobStats
 
@@ -38,22 +38,7 @@ _BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 
 def child_processes() -> int:
     """How many processes have this one as their parent (zombies too), from ``/proc``."""
-    me = str(os.getpid())
-    count = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _parent(entry) == me:
-            count += 1
-    return count
-
-
-def _parent(entry: Path) -> str | None:
-    try:
-        stat = (entry / "stat").read_text()
-    except OSError:
-        return None  # gone meanwhile, or no /proc here
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[1] if len(fields) > 1 else None
+    return len(children(os.getpid()))
 
 
 @final

@@ -1,0 +1,68 @@
+"""What Linux says about a process, from ``/proc``: memory, open files, threads, children.
+
+The daemon's ``/metrics`` counts its own children with it; the reliability tests and the load
+and soak benchmarks watch a daemon from outside with it. A process that is gone (or that we
+may not look at) reads as :data:`None` rather than an error: it may end between two looks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import final
+
+__all__ = ["Usage", "children", "session", "usage"]
+
+_PROC = Path("/proc")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One look at a process: resident memory, open file descriptors, threads, children."""
+
+    rss_mib: float
+    fds: int
+    threads: int
+    children: int
+
+
+def usage(pid: int) -> Usage | None:
+    """``pid``'s resident memory, descriptors, threads and children now (None: it is gone)."""
+    try:
+        status = (_PROC / str(pid) / "status").read_text()
+        fds = len(os.listdir(_PROC / str(pid) / "fd"))
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss_kib = int(fields.get("VmRSS", "0 kB").split()[0])
+    threads = int(fields.get("Threads", "0"))
+    return Usage(rss_kib / 1024, fds, threads, len(children(pid)))
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, zombies included."""
+    return [number for number, stat in _stats() if stat[1] == pid]
+
+
+def session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (``start_new_session`` makes the child its leader)."""
+    return [number for number, stat in _stats() if stat[2] == sid]
+
+
+def _stats() -> list[tuple[int, tuple[str, int, int]]]:
+    """Every process's (state, parent, session), read from its ``stat`` line."""
+    found = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if len(fields) > 3:
+            found.append((int(entry.name), (fields[0], int(fields[1]), int(fields[3]))))
+    return found
