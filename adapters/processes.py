@@ -9,6 +9,8 @@
   period and SIGKILL, every child reaped.
 - :class:`ExecutorPool` — the same shape over any ``concurrent.futures.Executor``, which cannot
   stop a task that already runs.
+- :func:`stop_helpers` — stop multiprocessing's forkserver and resource tracker (they would
+  otherwise outlive this process by a moment), for a daemon's last step.
 
 Errors are this module's own (adapters import nothing from ``service``, which maps them)::
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 from adapters._processes.attach_cache import attached, detach_all
 from adapters._processes.errors import PoolClosed, TaskFailed, WorkerCrashed
 from adapters._processes.executor_pool import ExecutorPool
+from adapters._processes.helpers import stop_helpers
 from adapters._processes.process_pool import ProcessPool
 from adapters._processes.protocol import WorkerPool
 from adapters._processes.shared import (
@@ -52,4 +55,5 @@ __all__ = [
     "attached",
     "block_prefix",
     "detach_all",
+    "stop_helpers",
 ]

@@ -8,11 +8,12 @@ may not look at) reads as :data:`None` rather than an error: it may end between 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import final
 
-__all__ = ["Usage", "children", "session", "usage"]
+__all__ = ["Process", "Usage", "children", "processes", "session", "usage"]
 
 _PROC = Path("/proc")
 
@@ -41,19 +42,31 @@ def usage(pid: int) -> Usage | None:
     return Usage(rss_kib / 1024, fds, threads, len(children(pid)))
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class Process:
+    """One line of the process table: who it is, whose child, of which session, since when."""
+
+    pid: int
+    parent: int
+    session: int
+    start_ticks: int  # since boot, in clock ticks: with the pid, it names one process for good
+    name: str
+    state: str  # "R", "S", "Z" (a zombie)...
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``, zombies included."""
-    return [number for number, stat in _stats() if stat[1] == pid]
+    return [each.pid for each in processes() if each.parent == pid]
 
 
 def session(sid: int) -> list[int]:
     """The processes of session ``sid`` (``start_new_session`` makes the child its leader)."""
-    return [number for number, stat in _stats() if stat[2] == sid]
+    return [each.pid for each in processes() if each.session == sid]
 
 
-def _stats() -> list[tuple[int, tuple[str, int, int]]]:
-    """Every process's (state, parent, session), read from its ``stat`` line."""
-    found = []
+def processes() -> Iterator[Process]:
+    """Every process now, read from its ``stat`` line (those that end meanwhile are skipped)."""
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -61,8 +74,11 @@ def _stats() -> list[tuple[int, tuple[str, int, int]]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # gone meanwhile
-        # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+        # "pid (comm) state ppid pgrp session ... starttime ...": comm may hold spaces and
+        # parentheses, so the fields are counted after its last ")".
         fields = stat[stat.rindex(")") + 2 :].split()
-        if len(fields) > 3:
-            found.append((int(entry.name), (fields[0], int(fields[1]), int(fields[3]))))
-    return found
+        if len(fields) > 19:
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            yield Process(
+                int(entry.name), int(fields[1]), int(fields[3]), int(fields[19]), name, fields[0]
+            )

@@ -169,7 +169,9 @@ class Client:
         """Stream ``data`` (bytes, a file path, or chunks) into an encrypt or decrypt job.
 
         ``options`` are the job's parameters as query values (``cipher``, ``iterations``...).
-        Returns the finished job: succeeded, or failed with its error.
+        Returns the finished job: succeeded, or failed with its error (a wrong password, a
+        corrupted ciphertext); a fault of the request itself (a body past the limit, an unknown
+        or legacy cipher) raises its error, as a submission does.
         """
         params = {key: str(value) for key, value in (options or {}).items()}
         headers = {_PASSWORD: password, "Content-Type": "application/octet-stream"}

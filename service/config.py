@@ -63,10 +63,12 @@ class HttpSettings:
 @final
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    """Where the job database and the job artifacts live on disk."""
+    """Where the job database and the job artifacts live on disk, and how long a write waits
+    for another process's lock on the database."""
 
     path: str = setting("var/fanout.sqlite3", nonempty=True)
     artifacts_dir: str = setting("var/artifacts", nonempty=True)
+    busy_timeout_s: float = setting(5.0, min=0.0, max=600.0)
 
 
 @final

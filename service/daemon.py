@@ -11,7 +11,8 @@ Start, in an order that fails fast and leaves nothing behind::
 Stop (SIGTERM or SIGINT, or leaving ``running``): the manager stops taking jobs (new ones get
 503 with Retry-After, everything else keeps answering), running jobs get ``[jobs]
 shutdown_grace_s`` to finish, the rest are cancelled and end ``interrupted``; then the server
-closes, the manager exits and the store is closed.
+closes, the manager exits and the store is closed. Last, ``run`` stops multiprocessing's
+forkserver and resource tracker, which would otherwise outlive the daemon by a moment.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from typing import Final, final
 import anyio
 from aiohttp import web
 
+from adapters.processes import stop_helpers
 from service.api import AccessLog, Metrics, create_app
-from service.api.logs import ACCESS_LOG, API_LOG, line
+from service.api.logs import ACCESS_LOG, API_LOG, SERVER_LOG, line
 from service.api.metered import MeteredStore
 from service.config import Settings
-from service.errors import ConfigError, FanoutError
+from service.errors import ConfigError, FanoutError, StoreBusy
 from service.jobs.artifacts import Artifacts
 from service.jobs.kinds import KINDS
 from service.jobs.manager import JobManager
@@ -69,6 +71,10 @@ def run(settings: Settings, *, token: str | None) -> None:
         anyio.run(_serve_until_signalled, settings, token, backend="asyncio")
     except BaseExceptionGroup as group:
         raise _single(group) from None
+    finally:
+        # Every job has ended and every pool is closed: stop the processes multiprocessing
+        # keeps for them, so that nothing the daemon started outlives it.
+        stop_helpers()
 
 
 async def _serve_until_signalled(settings: Settings, token: str | None) -> None:
@@ -149,7 +155,11 @@ async def _open_store(settings: Settings) -> SqliteJobStore:
             f"{exc.strerror or exc}"
         ) from exc
     try:
-        return await SqliteJobStore.open(Path(storage.path))
+        return await SqliteJobStore.open(Path(storage.path), busy_timeout_s=storage.busy_timeout_s)
+    except StoreBusy as exc:
+        raise ConfigError(
+            f"[storage] path {storage.path!r}: {exc} (or raise [storage] busy_timeout_s)"
+        ) from exc
     except FanoutError as exc:
         raise ConfigError(f"[storage] path {storage.path!r}: {exc}") from exc
 
@@ -161,6 +171,7 @@ async def _served(app: web.Application, sock: socket.socket) -> AsyncIterator[in
         handle_signals=False,
         access_log_class=AccessLog,
         access_log=ACCESS_LOG,
+        logger=SERVER_LOG,
         shutdown_timeout=_CLOSE_GRACE_S,
     )
     await runner.setup()

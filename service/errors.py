@@ -16,6 +16,7 @@ Every error the service raises on purpose is a ``FanoutError``. Foreign exceptio
     ├── Conflict                    not in a state that allows it: cancel a finished job (409)
     ├── Busy                        the queue is full: try again later (HTTP 429)
     ├── Draining                    the daemon is stopping and takes no new jobs (HTTP 503)
+    ├── StoreBusy                   another process holds the job store's lock (HTTP 503)
     ├── Unauthorized                a missing or wrong API token (HTTP 401)
     ├── NotAvailable                a feature that is not part of this build yet
     ├── WorkerError                 a worker (thread, process) failed while computing
@@ -44,6 +45,7 @@ __all__ = [
     "PatternError",
     "PayloadTooLarge",
     "RuleError",
+    "StoreBusy",
     "TimedOut",
     "Unauthorized",
     "Unsupported",
@@ -137,6 +139,14 @@ class Draining(FanoutError):
     """Raised when the daemon is stopping and takes no new jobs."""
 
     def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreBusy(FanoutError):
+    """Raised when the job store stays locked by another process past its busy timeout."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
 

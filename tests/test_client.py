@@ -22,6 +22,7 @@ from service.errors import (
     NotFound,
     PatternError,
     PayloadTooLarge,
+    StoreBusy,
     Unauthorized,
 )
 from service.jobs.model import JobState
@@ -57,12 +58,15 @@ def test_a_bad_param_keeps_its_field() -> None:
     assert exc.field == "params.rule"
 
 
-def test_busy_and_draining_keep_retry_after() -> None:
+def test_busy_draining_and_store_busy_keep_retry_after() -> None:
     busy = error_from(429, _body("Busy", "full"), "7")
     assert isinstance(busy, Busy)
     assert busy.retry_after_s == 7
     draining = error_from(503, _body("Draining", "stopping"), None)
     assert isinstance(draining, Draining)
+    locked = error_from(503, _body("StoreBusy", "the job store is busy"), "2")
+    assert isinstance(locked, StoreBusy)
+    assert locked.retry_after_s == 2
 
 
 def test_a_pattern_error_keeps_the_message_as_sent() -> None:

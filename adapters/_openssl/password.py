@@ -24,7 +24,7 @@ class Password:
     __slots__ = ("_secret",)
 
     def __init__(self, secret: str | bytes) -> None:
-        data = secret.encode() if isinstance(secret, str) else bytes(secret)
+        data = _utf8(secret) if isinstance(secret, str) else bytes(secret)
         if not data:
             raise BadPassword("the password is empty")
         if len(data) > MAX_PASSWORD_BYTES:
@@ -62,3 +62,12 @@ class Password:
         finally:
             os.close(write)
         return read
+
+
+def _utf8(secret: str) -> bytes:
+    # A str holds lone surrogates when it was decoded with surrogateescape from bytes that are
+    # not UTF-8 (an HTTP header, the environment): refused, and never quoted, not even in part.
+    try:
+        return secret.encode()
+    except UnicodeEncodeError:
+        raise BadPassword("the password is not UTF-8 text: give it as UTF-8") from None

@@ -65,7 +65,7 @@ def create_app(
     document = openapi_document(ROUTES, kinds, version=_version())
     app[OPENAPI] = msgspec.json.encode(document)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.pattern, route.handler)
     app.on_response_prepare.append(send_request_id)
     return app
 

@@ -3,8 +3,9 @@
 The token is ``FANOUT_TOKEN`` when that is set, else the first line of ``[http] token_file``;
 with neither, the API is open (and the daemon then refuses to listen beyond loopback). With a
 token, every ``/v1`` route and ``/metrics`` (which reveals job counts by kind) require
-``Authorization: Bearer <token>``; ``/healthz`` and ``/openapi.json`` stay open for probes and
-tooling. Tokens are compared in constant time.
+``Authorization: Bearer <token>`` (the scheme in any case, one space, the token exactly);
+``/healthz`` and ``/openapi.json`` stay open for probes and tooling. Tokens are compared in
+constant time, and no refusal quotes the header back.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def is_protected(path: str) -> bool:
 
 def auth_middleware(token: str) -> Middleware:
     """A middleware refusing protected paths without ``Authorization: Bearer <token>``."""
-    expected = token.encode()
+    expected = token.encode("utf-8", "surrogateescape")  # as _check reads the header
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -68,10 +69,14 @@ def auth_middleware(token: str) -> Middleware:
 
 
 def _check(header: str, expected: bytes) -> None:
+    # Nothing of the header is quoted back: whatever follows the scheme may be a credential.
     scheme, _, given = header.partition(" ")
     if not header:
         raise Unauthorized("this API needs a token: send 'Authorization: Bearer <token>'")
     if scheme.lower() != "bearer":
-        raise Unauthorized(f"unsupported authorization scheme {scheme!r}: use 'Bearer <token>'")
-    if not hmac.compare_digest(given.strip().encode(), expected):
+        raise Unauthorized("unsupported authorization scheme: send 'Authorization: Bearer <token>'")
+    if not given or given[0].isspace():
+        raise Unauthorized("malformed Authorization header: send 'Bearer <token>', one space apart")
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape: this gives back the bytes sent.
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
         raise Unauthorized("wrong token")

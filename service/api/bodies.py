@@ -1,8 +1,9 @@
 """Request bodies in, JSON out: content types, size limits, and decoding errors that help.
 
 JSON bodies are small (``JSON_LIMIT``; aiohttp refuses more with 413 before they are read
-whole). Decoding failures name the problem: malformed JSON says where, a body that is not an
-object says what it was, a wrong field says which (``field`` in the error body).
+whole). Decoding failures name the problem: malformed JSON says where (bytes that are not
+UTF-8 and arrays nested past the decoder's depth are malformed too: 400, never a 500), a body
+that is not an object says what it was, a wrong field says which (``field`` in the error body).
 """
 
 from __future__ import annotations
@@ -63,6 +64,25 @@ async def read_json(request: web.Request, model: type[T], *, what: str) -> T:
         raise _invalid(str(exc), what) from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed JSON body: {exc}") from None
+    except UnicodeDecodeError:
+        # msgspec checks UTF-8 only when it makes a str, and lets Python's error through.
+        raise _not_utf8(data) from None
+    except RecursionError:
+        # msgspec nests on the C stack, as deep as the interpreter's recursion limit allows.
+        raise InvalidInput(
+            "malformed JSON body: arrays and objects nest too deeply for the decoder: a "
+            f"submission needs a few levels, not hundreds: send {what}"
+        ) from None
+
+
+def _not_utf8(data: bytes) -> InvalidInput:
+    """Where the body stops being UTF-8 (msgspec's error counts from the start of a string)."""
+    where = "a string"
+    try:
+        data.decode()
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start} (0x{data[exc.start]:02x})"
+    return InvalidInput(f"malformed JSON body: {where} is not UTF-8: JSON text must be UTF-8")
 
 
 def _invalid(message: str, what: str) -> InvalidInput:
@@ -73,8 +93,13 @@ def _invalid(message: str, what: str) -> InvalidInput:
             got = message.rpartition("got ")[2].strip("`")
             return InvalidInput(f"the body must be {what}, got a JSON {got}")
         return BadParam(f"{message}: the body must be {what}", field=_named_field(message))
-    field = found["path"]
-    return BadParam(f"{field}: {message[: found.start()]}", field=field)
+    # "params[...]" is msgspec's "some value of the params object": name the object itself.
+    field, inside, _ = found["path"].partition("[...]")
+    problem = message[: found.start()]
+    if problem == "Number out of range":
+        problem += ": JSON numbers must be finite and within a 64-bit float's range (1.8e308)"
+    where = f"{field} (in one of its values)" if inside else field
+    return BadParam(f"{where}: {problem}", field=field)
 
 
 def _named_field(message: str) -> str | None:

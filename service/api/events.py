@@ -26,8 +26,11 @@ from service.api.tracing import request_id
 from service.errors import FanoutError
 from service.jobs.model import Job
 
-__all__ = ["HEARTBEAT", "HEARTBEAT_EVERY_S", "job_events", "sse_event"]
+__all__ = ["EVENT_STREAM", "HEARTBEAT", "HEARTBEAT_EVERY_S", "JOB_EVENT", "job_events", "sse_event"]
 
+EVENT_STREAM: Final = "text/event-stream"
+JOB_EVENT: Final = "job"
+"""The name of every event on the stream; its ``data`` is the job's JSON."""
 HEARTBEAT: Final = b": heartbeat\n\n"
 HEARTBEAT_EVERY_S: Final = 15.0
 _ENCODER: Final = msgspec.json.Encoder()
@@ -46,7 +49,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     await manager.get(job_id)
     response = web.StreamResponse(
         headers={
-            "Content-Type": "text/event-stream",
+            "Content-Type": EVENT_STREAM,
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",  # nginx would otherwise hold the events back
         }
@@ -106,5 +109,5 @@ async def _forward(
                     job = await receiver.receive()
                 except anyio.EndOfStream:
                     return
-            chunk = HEARTBEAT if job is None else sse_event("job", _ENCODER.encode(job))
+            chunk = HEARTBEAT if job is None else sse_event(JOB_EVENT, _ENCODER.encode(job))
             await response.write(chunk)

@@ -6,7 +6,9 @@ ended with its status, from ``service.jobs``) say what becomes of it.
 
 Nothing secret is ever a field here: no password, no ``Authorization`` header, no query string
 values beyond the path, no request or response body. Values with spaces, quotes or ``=`` are
-quoted so every line splits back into its fields.
+quoted so every line splits back into its fields. aiohttp's own server logger is replaced too
+(``SERVER_LOG``): a request it cannot parse is one ``unparsable`` line, not a traceback that
+quotes the request's bytes.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from typing import Final, final
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from service.api.tracing import request_id
 from service.jobs.model import Job
 
-__all__ = ["ACCESS_LOG", "API_LOG", "JOB_ID", "AccessLog", "line", "note_job"]
+__all__ = ["ACCESS_LOG", "API_LOG", "JOB_ID", "SERVER_LOG", "AccessLog", "line", "note_job"]
 
 ACCESS_LOG: Final = logging.getLogger("fanout.access")
 API_LOG: Final = logging.getLogger("fanout.api")
+SERVER_LOG: Final = logging.getLogger("fanout.server")
+"""aiohttp's own logger, replaced: give it to ``web.AppRunner(app, logger=SERVER_LOG)``."""
 JOB_ID: Final = web.RequestKey("fanout.job_id", str)
 """The job a request submitted, cancelled or ran, for its access line."""
 
@@ -80,3 +85,23 @@ class AccessLog(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+@final
+class _Unparsable(logging.Filter):
+    """aiohttp logs a request it cannot parse with a traceback whose message quotes the
+    offending line, verbatim: that line may be ``Authorization: Bearer <token>`` with a stray
+    control character, or a password header. Such a request is the client's mistake (it got
+    400), so it becomes one INFO line naming the kind of mistake and nothing it sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = line("unparsable", status=error.code, error=type(error).__name__)
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+SERVER_LOG.addFilter(_Unparsable())

@@ -15,8 +15,9 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from service.api.events import EVENT_STREAM, JOB_EVENT
 from service.api.models import ErrorBody, Health, JobList, SubmitRequest
-from service.api.routes import Body, Route
+from service.api.routes import JOB_ID, Body, Route
 from service.api.uploads import BODY_FIELD
 from service.jobs.kind import Kind
 from service.jobs.model import Job
@@ -35,8 +36,10 @@ _REASONS: Final[Mapping[int, str]] = {
     413: "Payload too large",
     415: "Unsupported media type",
     429: "Busy: the queue is full; see Retry-After",
-    503: "Draining: the daemon is stopping; see Retry-After",
+    503: "Unavailable: the daemon is stopping, or its job store is locked; see Retry-After",
 }
+_JOB_ID: Final = {"type": "string", "pattern": f"^{JOB_ID}$"}
+_PASSWORD: Final = {"type": "string", "minLength": 1}
 _AUTH: Final = (
     "When the daemon has a token (FANOUT_TOKEN, or [http] token_file), every /v1 route and "
     "/metrics need `Authorization: Bearer <token>`; /healthz and /openapi.json never do."
@@ -90,7 +93,7 @@ def _operation(
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
-        schema = submit if route.body is SubmitRequest else _schema(route.body)
+        schema = submit if route.body is SubmitRequest else None
         operation["requestBody"] = {"required": True, "content": _content(route.body, schema)}
     return operation
 
@@ -111,7 +114,7 @@ def _parameters(
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if "{id}" in route.path:
-        found.append(_parameter("id", "path", {"type": "string"}, "The job's id.", True))
+        found.append(_parameter("id", "path", _JOB_ID, "The job's id.", True))
     for query in route.query:
         schema = msgspec.json.schema_components([query.type], ref_template=_REF)[0][0]
         found.append(_parameter(query.name, "query", schema, query.description, False))
@@ -121,9 +124,7 @@ def _parameters(
         for name, schema in properties.items():
             if name not in (*kinds[route.upload].secret_fields, BODY_FIELD):
                 found.append(_parameter(name, "query", schema, f"See {model.__name__}.", False))
-        found.append(
-            _parameter("X-Fanout-Password", "header", {"type": "string"}, "The password.", True)
-        )
+        found.append(_parameter("X-Fanout-Password", "header", _PASSWORD, "The password.", True))
     return found
 
 
@@ -140,16 +141,34 @@ def _parameter(
 
 
 def _content(body: Body, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    if isinstance(body, tuple):
+        return {media: {"schema": _schema(media)} for media in body}
     media = body if isinstance(body, str) else "application/json"
     return {media: {"schema": schema if schema is not None else _schema(body)}}
 
 
-def _schema(body: Body) -> dict[str, Any]:
+def _schema(body: type[msgspec.Struct] | str) -> dict[str, Any]:
     if body == "application/json":
         return {"type": "object"}  # a JSON document of its own (this one)
+    if body == EVENT_STREAM:
+        return _event_schema()
     if isinstance(body, str):
         return {"type": "string", "contentMediaType": body}
     return _ref(body.__name__)
+
+
+def _event_schema() -> dict[str, Any]:
+    # Before Open API 3.2 (and its `itemSchema`), an event stream's `schema` describes one
+    # event: its fields, each a string; the job's JSON is the `data` of every event.
+    data = {"type": "string", "contentMediaType": "application/json"}
+    return {
+        "type": "object",
+        "properties": {
+            "event": {"const": JOB_EVENT},
+            "data": {**data, "contentSchema": _ref(Job.__name__)},
+        },
+        "required": ["event", "data"],
+    }
 
 
 def _ref(name: str) -> dict[str, Any]:

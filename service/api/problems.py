@@ -8,7 +8,7 @@
     Conflict                                                              409
     PayloadTooLarge                                                       413
     Busy                                                                  429 + Retry-After
-    Draining                                                              503 + Retry-After
+    Draining, StoreBusy                                                   503 + Retry-After
     NotAvailable                                                          501
 
 aiohttp's own answers (no such route 404, 405, a body past the size limit 413) get the same
@@ -38,10 +38,11 @@ from service.errors import (
     NotAvailable,
     NotFound,
     PayloadTooLarge,
+    StoreBusy,
     Unauthorized,
 )
 
-__all__ = ["HttpProblem", "error_middleware", "error_response", "status_of"]
+__all__ = ["HttpProblem", "error_middleware", "error_response", "status_named", "status_of"]
 
 # Most specific first: PayloadTooLarge is an InvalidInput, and must win over it.
 _STATUS: Final[tuple[tuple[type[FanoutError], int], ...]] = (
@@ -52,6 +53,7 @@ _STATUS: Final[tuple[tuple[type[FanoutError], int], ...]] = (
     (Conflict, 409),
     (Busy, 429),
     (Draining, 503),
+    (StoreBusy, 503),
     (NotAvailable, 501),
 )
 _AIOHTTP_TYPES: Final[Mapping[int, str]] = {
@@ -76,7 +78,22 @@ class HttpProblem(Exception):
 
 def status_of(exc: FanoutError) -> int:
     """The HTTP status for a service error; 500 for one that is not the caller's doing."""
-    return next((status for cls, status in _STATUS if isinstance(exc, cls)), 500)
+    return _status(type(exc))
+
+
+def status_named(name: str) -> int:
+    """The HTTP status for the service error class called ``name`` (a job's ``error.type``);
+    500 for a name that is no ``FanoutError``."""
+    found, pending = None, [FanoutError]
+    while pending and found is None:
+        cls = pending.pop()
+        found = cls if cls.__name__ == name else None
+        pending.extend(cls.__subclasses__())
+    return 500 if found is None else _status(found)
+
+
+def _status(error: type[FanoutError]) -> int:
+    return next((status for cls, status in _STATUS if issubclass(error, cls)), 500)
 
 
 def error_response(
@@ -94,7 +111,7 @@ def error_response(
 
 def _from_service(exc: FanoutError) -> web.Response:
     headers: dict[str, str] = {}
-    if isinstance(exc, Busy | Draining):
+    if isinstance(exc, Busy | Draining | StoreBusy):
         headers["Retry-After"] = str(max(1, exc.retry_after_s))
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="fanout"'

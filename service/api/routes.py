@@ -8,23 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Annotated, Final, final
 
 import msgspec
 from aiohttp import web
 
-from service.api.events import job_events
+from service.api.events import EVENT_STREAM, job_events
 from service.api.jobs import cancel_job, get_job, job_result, list_jobs, submit_job
 from service.api.models import Health, JobList, SubmitRequest
 from service.api.system import health, metrics, openapi
 from service.api.uploads import upload_handler
+from service.jobs.kinds import crypto, life, pipeline
+from service.jobs.manager import MAX_PAGE
 from service.jobs.model import Job, JobState
 
-__all__ = ["ROUTES", "Body", "Query", "Route"]
+__all__ = ["ARTIFACT_TYPES", "JOB_ID", "ROUTES", "Body", "Query", "Route"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Body = type[msgspec.Struct] | str
-"""A JSON body's Struct, or the media type of a body that is not JSON."""
+JOB_ID: Final = "[0-9a-f]+"
+"""What a job id is made of (``service.jobs.model.new_job_id``), as a regular expression."""
+Body = type[msgspec.Struct] | str | tuple[str, ...]
+"""A JSON body's Struct, the media type of a body that is not JSON, or the media types it may
+have (one of them)."""
 
 
 @final
@@ -56,8 +61,21 @@ class Route:
     public: bool = False
     """Served without the token."""
 
+    @property
+    def pattern(self) -> str:
+        """The path for the router: ``{id}`` matches a job id only, so that ``/v1/jobs/encrypt``
+        is never taken for one (``GET`` on it is then 405, with ``Allow: POST``)."""
+        return self.path.replace("{id}", "{id:" + JOB_ID + "}")
+
 
 _JOB_ERRORS: Final = (401, 404)
+ARTIFACT_TYPES: Final = (
+    crypto.MEDIA_TYPE,
+    life.RLE_MEDIA_TYPE,
+    life.PNG_MEDIA_TYPE,
+    pipeline.MEDIA_TYPE,
+)
+"""The media types of the kinds' artifacts: what ``GET /v1/jobs/{id}/result`` may send."""
 ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/healthz", health, "Liveness: the daemon is up.", 200, Health, public=True),
     Route("GET", "/metrics", metrics, "Prometheus metrics.", 200, "text/plain", errors=(401,)),
@@ -82,7 +100,11 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=(
             Query("status", JobState, "Only jobs in this state."),
             Query("kind", str, "Only jobs of this kind."),
-            Query("limit", int, "Jobs per page (default 50)."),
+            Query(
+                "limit",
+                Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)],
+                "Jobs per page (default 50).",
+            ),
             Query("cursor", str, "The `next` of the previous page."),
         ),
         errors=(400, 401),
@@ -117,7 +139,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         job_result,
         "The job's artifact: RLE, ciphertext, plaintext or manifest (409 until it has ended).",
         200,
-        "application/octet-stream",
+        ARTIFACT_TYPES,
         errors=(*_JOB_ERRORS, 409),
     ),
     Route(
@@ -126,7 +148,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         job_events,
         "Server-sent events: `event: job` with the job's JSON, until it ends.",
         200,
-        "text/event-stream",
+        EVENT_STREAM,
         errors=_JOB_ERRORS,
     ),
 )

@@ -6,7 +6,9 @@ the kind's parameter Struct), the password in the ``X-Fanout-Password`` header, 
 URL (URLs end up in logs). A declared ``Content-Length`` past ``[crypto] max_payload_bytes``
 is refused with 413 before a byte is read; an undeclared one is cut off at the limit. The
 response is the finished job: 201 when it succeeded (its ``Location`` has the result), 200
-with the job's error otherwise.
+with the job's error when it failed (a wrong password, corrupted input, a timeout); a job
+that failed on the request's own fault (past the limit, an unknown or legacy cipher) is the
+error that fault maps to (413, 400).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aiohttp import web
 from service.api.bodies import json_response, query_value, require_content_type
 from service.api.jobs import PASSWORD_HEADER, job_location
 from service.api.logs import note_job
-from service.api.problems import error_response
+from service.api.problems import error_response, status_named
 from service.api.state import KINDS, MANAGER, SETTINGS
 from service.errors import BadParam, PayloadTooLarge
 from service.jobs.kind import Kind
@@ -50,8 +52,10 @@ def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]
             kind, params, secret=password, payload=_body(request, limit, chunk)
         )
         note_job(request, job)
-        if job.error is not None and job.error.type == PayloadTooLarge.__name__:
-            return error_response(413, job.error.type, job.error.message)
+        # A job the request itself doomed (a body past the limit, an unknown cipher: the
+        # openssl binary is asked only when the job runs) answers as that refusal would.
+        if job.error is not None and 400 <= (refused := status_named(job.error.type)) < 500:
+            return error_response(refused, job.error.type, job.error.message)
         status = 201 if job.status is JobState.SUCCEEDED else 200
         return json_response(job, status=status, headers={"Location": job_location(job)})
 

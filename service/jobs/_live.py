@@ -5,6 +5,11 @@ published, so a subscriber that saw a job end finds it ended in the store. Progr
 other way round: the ticker publishes it about ten times a second and stores it about once a
 second. The entry's lock keeps one job's writes in order, so a slow progress write can never
 land after the job's terminal one.
+
+A write the store refuses (another process holds its lock past its busy timeout) is not fatal:
+the job goes on in memory. Its end must not be lost, though: a terminal snapshot the store
+refused is kept in ``unsaved``, answered from there, and stored again about once a second
+until the store takes it (and once more when the manager stops).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Final, final
 import anyio
 
 from service.config import Settings
+from service.errors import FanoutError
 from service.jobs._entry import Entry
 from service.jobs._queue import WaitingLine
 from service.jobs._runner import attempt
@@ -39,7 +45,17 @@ class LiveJobs:
     """Live jobs by id (``active``: queued or running; ``running``), the queue, and the tally of
     finished jobs."""
 
-    __slots__ = ("active", "artifacts", "closing", "queue", "running", "settings", "store", "tally")
+    __slots__ = (
+        "active",
+        "artifacts",
+        "closing",
+        "queue",
+        "running",
+        "settings",
+        "store",
+        "tally",
+        "unsaved",
+    )
 
     def __init__(self, settings: Settings, store: JobStore, artifacts: Artifacts) -> None:
         self.settings = settings
@@ -47,6 +63,7 @@ class LiveJobs:
         self.artifacts = artifacts
         self.active: dict[str, Entry] = {}
         self.running: dict[str, Entry] = {}
+        self.unsaved: dict[str, Job] = {}  # ended jobs the store refused to take, by id
         self.queue = WaitingLine()
         self.tally = Tally()
         # Set when the manager stops: a job that has not started by then stays queued.
@@ -83,22 +100,24 @@ class LiveJobs:
     async def finish(self, entry: Entry, final: Job | None) -> None:
         """Record ``final`` (None: leave the job queued in the store) and let the entry go."""
         if final is not None:
-            await self.record(entry, final)
-            if final.status is not JobState.SUCCEEDED:
-                await self._discard_files(final)
+            if not await self.record(entry, final):
+                self.unsaved[final.id] = final
+            if final.status is not JobState.SUCCEEDED and final.started_at is not None:
+                await self._discard_files(final)  # a job that never started wrote nothing
             self.tally.finished(final)
             _log.info("job %s (%s) %s", final.id, final.kind, final.status)
         self.active.pop(entry.job.id, None)
         self.running.pop(entry.job.id, None)
         entry.end()
 
-    async def record(self, entry: Entry, job: Job) -> None:
-        """Make ``job`` the entry's snapshot, store it, then publish it."""
+    async def record(self, entry: Entry, job: Job) -> bool:
+        """Make ``job`` the entry's snapshot, store it, then publish it; whether it was stored."""
         async with entry.lock:
             entry.job = job
-            await self._put(job)
+            stored = await self._put(job)
             entry.stored_at = anyio.current_time()
         entry.publish(job)
+        return stored
 
     async def tick(self) -> None:
         """Publish (and now and then store) the progress of running jobs, forever."""
@@ -107,15 +126,34 @@ class LiveJobs:
             for entry in list(self.running.values()):
                 await self._report(entry)
 
+    async def store_unsaved_periodically(self) -> None:
+        """Store the ends the store refused, about once a second, forever."""
+        while True:
+            await anyio.sleep(STORE_EVERY_S)
+            await self.store_unsaved()
+
+    async def store_unsaved(self, *, last: bool = False) -> None:
+        """Try once more to store the ends the store refused; ``last``: log those it still does."""
+        async with anyio.create_task_group() as group:  # together: one batch, one wait at most
+            for job in list(self.unsaved.values()):
+                group.start_soon(self._store_again, job)
+        for job in self.unsaved.values() if last else ():
+            _log.error("job %s ended %s, but the job store never took it", job.id, job.status)
+
     async def idle(self) -> None:
         """Return once no job is queued or running."""
         while self.active:
             await next(iter(self.active.values())).done.wait()
 
     def latest(self, job: Job) -> Job:
-        """``job``, or its newer snapshot if it is live."""
-        entry = self.active.get(job.id)
-        return job if entry is None else entry.latest()
+        """``job``, or its newer snapshot if it is live or ended unsaved."""
+        newer = self.known(job.id)
+        return job if newer is None else newer
+
+    def known(self, job_id: str) -> Job | None:
+        """The newest snapshot of a live job, or of an ended one the store has not taken yet."""
+        entry = self.active.get(job_id)
+        return self.unsaved.get(job_id) if entry is None else entry.latest()
 
     def forget_queued(self) -> None:
         """Drop the entries of jobs that never started; they stay queued in the store."""
@@ -154,12 +192,26 @@ class LiveJobs:
                 await self._put(job)
                 entry.stored_at = anyio.current_time()
 
-    async def _put(self, job: Job) -> None:
+    async def _put(self, job: Job) -> bool:
+        # On failure the job goes on (or ends) in memory; a restart finds it as last stored.
+        try:
+            await self.store.put(job)
+        except FanoutError as exc:  # the store says why (locked, full): no traceback needed
+            _log.warning("job %s: could not store it as %s: %s", job.id, job.status, exc)
+            return False
+        except Exception:
+            _log.exception("job %s: could not store it as %s", job.id, job.status)
+            return False
+        return True
+
+    async def _store_again(self, job: Job) -> None:
         try:
             await self.store.put(job)
         except Exception:
-            # The job goes on (or ends) in memory; a restart finds it as last stored.
-            _log.exception("job %s: could not store it as %s", job.id, job.status)
+            return  # logged when first refused; tried again in a second
+        if self.unsaved.get(job.id) is job:
+            del self.unsaved[job.id]
+        _log.info("job %s: stored as %s at last", job.id, job.status)
 
     async def _discard_files(self, job: Job) -> None:
         try:

@@ -82,13 +82,23 @@ class Artifacts:
         if not is_job_id(job.id):
             return 0
         # Partial files may be hidden (".<id>….part"), as some writers name them.
-        mine = await anyio.to_thread.run_sync(self._remove_matching, f"{job.id}*")
-        return mine + await anyio.to_thread.run_sync(self._remove_matching, f".{job.id}*")
+        prefixes = (job.id, f".{job.id}")
+        return await anyio.to_thread.run_sync(self._remove_starting, prefixes)
 
     async def sweep_partials(self) -> int:
         """Create the directory if need be and delete the ``.part`` files a crash left behind."""
         await anyio.to_thread.run_sync(lambda: self._root.mkdir(parents=True, exist_ok=True))
         return await anyio.to_thread.run_sync(self._remove_matching, f"*{PARTIAL}")
+
+    def _remove_starting(self, prefixes: tuple[str, ...]) -> int:
+        """Delete the files whose names start with one of ``prefixes``, in one directory pass."""
+        removed = 0
+        with os.scandir(self._root) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefixes):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def _remove_matching(self, pattern: str) -> int:
         removed = 0

@@ -1,9 +1,10 @@
 """The job manager: jobs submitted, queued, run under limits, cancelled, drained, kept.
 
 One task group owns every task the manager starts: a dispatcher that hands queued jobs to
-free slots, one task per running job, a ticker that publishes progress and a retention
-sweeper. ``[jobs] max_running`` slots (a ``CapacityLimiter``) bound the jobs running at once,
-and ``[jobs] max_queued`` the jobs waiting for a slot; past it ``submit`` raises ``Busy``.
+free slots, one task per running job, a ticker that publishes progress, a retention sweeper
+and a task that stores again the ends of jobs a locked store refused. ``[jobs] max_running``
+slots (a ``CapacityLimiter``) bound the jobs running at once, and ``[jobs] max_queued`` the
+jobs waiting for a slot; past it ``submit`` raises ``Busy``.
 
 A job with a payload (an upload, streamed into the job as it arrives) cannot wait in the queue,
 since its payload is the caller's request: the caller waits for a slot itself, the job runs in
@@ -97,6 +98,7 @@ class JobManager:
         await group.__aenter__()
         group.start_soon(self._slots.dispatch, live.queue, group, live.execute)
         group.start_soon(live.tick)
+        group.start_soon(live.store_unsaved_periodically)
         group.start_soon(sweep_periodically, live.store, live.artifacts, self._settings)
         return self
 
@@ -111,6 +113,7 @@ class JobManager:
             # Shielded: leaving because of a cancellation must still record every job's end.
             with anyio.CancelScope(shield=True):
                 await self._stop_running()
+                await self._live.store_unsaved(last=True)
         finally:
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
@@ -129,7 +132,8 @@ class JobManager:
         secret: str | None = None,
         payload: AsyncIterable[bytes] | None = None,
     ) -> Job:
-        """Check and queue a job; the job as queued, or with a ``payload`` the finished job.
+        """Check and queue a job; the job as queued, or with a ``payload`` the finished job
+        (or ``interrupted``, if a drain began while it was being stored).
 
         Raises BadParam (unknown kind, wrong parameters, missing password), the kind's own
         InvalidInput, Busy past ``[jobs] max_queued`` waiting jobs, Draining while stopping.
@@ -156,6 +160,11 @@ class JobManager:
             await live.store.add(entry.job)
         finally:
             self._reserved -= 1
+        if self._draining:
+            # The drain began while the job was being stored, and may have emptied the line
+            # already: queued now, it would never start and stay "queued" after the stop.
+            await live.finish(entry, stopped(entry.job, JobState.INTERRUPTED))
+            return entry.job
         live.enqueue(entry)
         # DEBUG: the request's access line names the job, and the job's own lines say when it
         # starts and how it ends; each INFO line per submission costs 5-10% of the rate.
@@ -164,10 +173,9 @@ class JobManager:
 
     async def get(self, job_id: str) -> Job:
         """The job's latest snapshot; NotFound if there is no such job."""
-        entry = self._live.active.get(job_id)
-        if entry is not None:
-            return entry.latest()
-        job = await self._live.store.get(job_id) if is_job_id(job_id) else None
+        job = self._live.known(job_id)
+        if job is None and is_job_id(job_id):
+            job = await self._live.store.get(job_id)
         if job is None:
             raise NotFound(f"no job has the id {job_id!r}")
         return job
@@ -246,9 +254,13 @@ class JobManager:
         with anyio.move_on_after(grace_s):
             await self._live.idle()
         self._slots.stop()  # before the line is emptied, so no job in it starts meanwhile
-        for entry in list(self._live.queue):
-            if self._live.queue.remove(entry):
-                await self._live.finish(entry, stopped(entry.job, JobState.INTERRUPTED))
+        waiting = list(self._live.queue)
+        self._live.queue.clear()
+        # All at once, so that their ends share the store's commits: one after another, a full
+        # line of thousands would hold the stop for as many commits (seconds past the grace).
+        async with anyio.create_task_group() as group:
+            for entry in waiting:
+                group.start_soon(self._live.finish, entry, stopped(entry.job, JobState.INTERRUPTED))
         await self._stop_running()
 
     async def sweep(self, *, at: float | None = None) -> int:

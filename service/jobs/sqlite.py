@@ -17,6 +17,10 @@ wait (a millisecond under load): a batch pays that trip once for all its writes.
 same connection, so they see every write whose caller has returned. A batch that fails with
 a constraint error is replayed one write at a time, so only the write at fault is refused;
 any other error (a locked database, a full disk) fails every write of the batch.
+
+Another process holding the file's write lock (a backup, a ``sqlite3`` shell) makes a write wait
+up to ``busy_timeout_s``; past it the write fails with ``StoreBusy`` (HTTP 503 with
+Retry-After), since trying again later will do, and opening the store fails the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Final, TypeVar, final
 import anyio
 import msgspec
 
-from service.errors import FanoutError
+from service.errors import FanoutError, StoreBusy
 from service.jobs._group_commit import GroupCommit
 from service.jobs.model import Job, JobState
 from service.jobs.store import SWEEP_BATCH
@@ -51,7 +55,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+DROP INDEX IF EXISTS jobs_status;
+CREATE INDEX IF NOT EXISTS jobs_status_id ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
 """
@@ -74,12 +79,15 @@ _Write = tuple[str, Sequence[object]]
 class SqliteJobStore:
     """A ``JobStore`` in one SQLite file; open it with ``await SqliteJobStore.open(path)``."""
 
-    __slots__ = ("_closing", "_connection", "_limiter", "_path", "_writes")
+    __slots__ = ("_busy_timeout_s", "_closing", "_connection", "_limiter", "_path", "_writes")
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, *, busy_timeout_s: float = 5.0
+    ) -> None:
         self._connection: sqlite3.Connection | None = connection
         self._limiter = anyio.CapacityLimiter(1)
         self._path = path
+        self._busy_timeout_s = busy_timeout_s
         self._writes = GroupCommit[_Write](self._commit, max_pending=_MAX_PENDING)
         self._closing = False
 
@@ -91,12 +99,12 @@ class SqliteJobStore:
         """Open (creating if need be) the store at ``path``, its directory and its schema.
 
         Raises FanoutError naming the path and the reason when it cannot be opened: a directory
-        where the file should be, a file that is not a database, a database still locked by
-        another process after ``busy_timeout_s``.
+        where the file should be, a file that is not a database; StoreBusy for a database still
+        locked by another process after ``busy_timeout_s``.
         """
         where = Path(path)
         connection = await anyio.to_thread.run_sync(_connect, where, busy_timeout_s)
-        return cls(connection, where)
+        return cls(connection, where, busy_timeout_s=busy_timeout_s)
 
     @property
     def path(self) -> Path:
@@ -192,7 +200,11 @@ class SqliteJobStore:
         return connection
 
     def _failed(self, exc: sqlite3.Error) -> FanoutError:
-        error = FanoutError(f"the job store {self._path} failed: {exc}")
+        error = (
+            StoreBusy(f"the job store {self._path} is busy: {_locked(exc, self._busy_timeout_s)}")
+            if _is_busy(exc)
+            else FanoutError(f"the job store {self._path} failed: {exc}")
+        )
         error.__cause__ = exc
         return error
 
@@ -215,6 +227,9 @@ def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         _prepare(connection, busy_timeout_s)
     except (sqlite3.Error, FanoutError) as exc:
         connection.close()
+        if _is_busy(exc):
+            locked = _locked(exc, busy_timeout_s)
+            raise StoreBusy(f"cannot open the job store {path}: {locked}") from exc
         raise FanoutError(f"cannot open the job store {path}: {_reason(path, exc)}") from exc
     return connection
 
@@ -232,6 +247,18 @@ def _prepare(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
             f"this one reads version {_SCHEMA_VERSION}"
         )
     connection.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;")
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock (SQLITE_BUSY and kin)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+    )
+
+
+def _locked(exc: BaseException, busy_timeout_s: float) -> str:
+    return f"{exc} by another process, still after {busy_timeout_s:g} s; try again later"
 
 
 def _reason(path: Path, exc: BaseException) -> str:

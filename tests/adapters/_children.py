@@ -5,25 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from service._proc import children
+
 __all__ = ["child_pids", "open_fds", "read_proc"]
 
 
 def child_pids() -> set[int]:
     """Pids whose parent is this process, reaped or not (a zombie counts: nobody waited)."""
-    me = os.getpid()
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # "pid (comm) state ppid ...": comm may hold spaces, so split after its last ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == me:
-            found.add(int(entry.name))
-    return found
+    return set(children(os.getpid()))
 
 
 def open_fds() -> int:

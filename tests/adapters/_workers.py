@@ -10,8 +10,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 
-from adapters.processes import ExecutorPool, ProcessPool, SharedArray, SharedSpec, attached
+from adapters.processes import (
+    ExecutorPool,
+    ProcessPool,
+    SharedArray,
+    SharedSpec,
+    attached,
+    stop_helpers,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +98,28 @@ def pool_round_trip_main() -> None:
             foreign.map(fill_row, tasks)
         sums = block.array.sum(axis=1).tolist()
     sys.stdout.write(json.dumps({"sums": sums, "name": block.spec.name}))
+
+
+def stop_helpers_main() -> None:
+    """Start the forkserver and the resource tracker, stop them, then use a pool again; prints
+    the helpers' pids and which of them were still there (zombies too) after the stop."""
+    with SharedArray.create((1, 8), "uint64") as block, ProcessPool(1) as pool:
+        pool.map(fill_row, [RowTask(block.spec, 0, 5)])
+        helpers = [child for child in _children(os.getpid()) if child not in pool.pids]
+    stop_helpers()
+    left = [pid for pid in helpers if pid in _children(os.getpid())]
+    with ProcessPool(1) as pool:  # the forkserver starts again when needed
+        again = pool.map(square, [3])
+    sys.stdout.write(json.dumps({"helpers": helpers, "left": left, "again": again}))
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found

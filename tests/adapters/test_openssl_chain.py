@@ -292,6 +292,7 @@ def test_a_password_hides_itself_and_refuses_what_openssl_would_misread() -> Non
         ("cr\r", "line break"),
         ("nul\0", "NUL"),
         ("x" * (MAX_PASSWORD_BYTES + 1), "at most 1023"),
+        (b"caf\xe9".decode(errors="surrogateescape"), "not UTF-8"),  # a header's Latin-1
     ]:
         with pytest.raises(BadPassword, match=reason):
             Password(bad)

@@ -182,6 +182,17 @@ def test_a_whole_run_leaves_no_block_and_no_tracker_complaint() -> None:
     assert not (SHM / result["name"]).exists()
 
 
+def test_stop_helpers_stops_and_reaps_the_forkserver_and_the_tracker() -> None:
+    # A fresh interpreter: stopping this one's forkserver would slow the tests after it. Left
+    # alone, both helpers outlive their parent by a moment (a daemon's stop left them behind).
+    done = _python("from tests.adapters._workers import stop_helpers_main as m; m()")
+    assert (done.returncode, done.stderr) == (0, "")
+    result = json.loads(done.stdout)
+    assert len(result["helpers"]) == 2  # the forkserver and the resource tracker
+    assert result["left"] == []  # gone and reaped: not even zombies
+    assert result["again"] == [9]
+
+
 # ProcessPool
 
 

@@ -57,6 +57,10 @@ async def test_unknown_routes_and_methods() -> None:
         assert wrong.status == 405
         assert wrong.error()["type"] == "MethodNotAllowed"
         assert set(wrong.headers["Allow"].split(",")) == {"GET", "POST"}
+        # An upload's path is no job id: it allows POST alone.
+        upload = await request(client, "GET", "/v1/jobs/encrypt")
+        assert upload.status == 405
+        assert upload.headers["Allow"] == "POST"
 
 
 async def test_unknown_job_is_404() -> None:

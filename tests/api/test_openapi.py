@@ -87,6 +87,36 @@ def test_uploads_take_the_crypto_options_but_never_the_password_in_the_url() -> 
     assert "application/octet-stream" in upload["requestBody"]["content"]
 
 
+def test_events_are_documented_one_by_one_with_the_job_as_data() -> None:
+    content = DOCUMENT["paths"]["/v1/jobs/{id}/events"]["get"]["responses"]["200"]["content"]
+    event = content["text/event-stream"]["schema"]
+    assert event["properties"]["event"] == {"const": "job"}
+    data = event["properties"]["data"]
+    assert data["contentMediaType"] == "application/json"
+    assert data["contentSchema"] == {"$ref": "#/components/schemas/Job"}
+
+
+def test_a_result_may_have_the_media_type_of_any_kind_of_artifact() -> None:
+    content = DOCUMENT["paths"]["/v1/jobs/{id}/result"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {
+        "application/octet-stream",
+        "text/plain; charset=utf-8",
+        "image/png",
+        "application/json",
+    }
+
+
+def test_parameters_say_what_the_daemon_accepts() -> None:
+    listing = DOCUMENT["paths"]["/v1/jobs"]["get"]["parameters"]
+    limit = next(parameter for parameter in listing if parameter["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 500}
+    job = DOCUMENT["paths"]["/v1/jobs/{id}"]["get"]["parameters"][0]
+    assert job["schema"] == {"type": "string", "pattern": "^[0-9a-f]+$"}
+    upload = DOCUMENT["paths"]["/v1/jobs/encrypt"]["post"]["parameters"]
+    password = next(parameter for parameter in upload if parameter["in"] == "header")
+    assert password["schema"]["minLength"] == 1
+
+
 async def test_the_daemon_serves_the_document() -> None:
     async with serve() as client:
         served = await client.openapi()

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from service.api.problems import HttpProblem, error_middleware, status_of
+from service.api.problems import HttpProblem, error_middleware, status_named, status_of
 from service.api.tracing import request_id_middleware, send_request_id
 from service.errors import (
     BadParam,
@@ -31,6 +31,7 @@ from service.errors import (
     NotAvailable,
     NotFound,
     PayloadTooLarge,
+    StoreBusy,
     Unauthorized,
 )
 
@@ -40,6 +41,7 @@ FAILURES: Final[dict[str, Exception]] = {
     "bad-param": BadParam("params.rule: no", field="params.rule"),
     "busy": Busy("full", retry_after_s=7),
     "draining": Draining("stopping"),
+    "store-busy": StoreBusy("the job store is busy", retry_after_s=2),
     "problem": HttpProblem(415, "UnsupportedMediaType", "send json"),
     "not-available": NotAvailable("later"),
     "bug": RuntimeError("secret internals"),
@@ -63,6 +65,7 @@ def anyio_backend() -> str:
         (Conflict("x"), 409),
         (Busy("x"), 429),
         (Draining("x"), 503),
+        (StoreBusy("x"), 503),
         (NotAvailable("x"), 501),
         (CryptoFailed("x"), 500),
         (FanoutError("x"), 500),
@@ -70,6 +73,23 @@ def anyio_backend() -> str:
 )
 def test_statuses(error: FanoutError, status: int) -> None:
     assert status_of(error) == status
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("PayloadTooLarge", 413),
+        ("BadParam", 400),
+        ("Unsupported", 400),
+        ("InvalidInput", 400),
+        ("CryptoFailed", 500),
+        ("TimedOut", 500),
+        ("FanoutError", 500),
+        ("KeyError", 500),
+    ],
+)
+def test_statuses_by_the_name_a_job_error_carries(name: str, status: int) -> None:
+    assert status_named(name) == status
 
 
 def _raising(error: Exception) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -112,6 +132,8 @@ async def test_service_errors_keep_their_details() -> None:
         assert (status, headers["Retry-After"], error["type"]) == (429, "7", "Busy")
         status, headers, _ = await _get(base, "/draining")
         assert (status, headers["Retry-After"]) == (503, "5")
+        status, headers, error = await _get(base, "/store-busy")
+        assert (status, headers["Retry-After"], error["type"]) == (503, "2", "StoreBusy")
         assert (await _get(base, "/problem"))[0] == 415
         assert (await _get(base, "/not-available"))[0] == 501
 

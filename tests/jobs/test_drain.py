@@ -10,7 +10,8 @@ import pytest
 
 from service.errors import Draining
 from service.jobs.manager import JobManager
-from service.jobs.model import JobState
+from service.jobs.model import Job, JobState
+from service.jobs.sqlite import SqliteJobStore
 from tests.jobs._harness import eventually, finished, make_settings, running
 from tests.jobs._kinds import GateKind, kinds
 
@@ -89,3 +90,70 @@ async def test_drain_refuses_uploads_still_waiting_for_a_slot(tmp_path: Path) ->
     assert [str(exc) for exc in refused] == [
         "the daemon began to stop before the upload could start: try again"
     ]
+
+
+async def test_a_submission_still_being_stored_when_the_drain_ends_is_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race: a submission passes the draining check, then waits for its row to commit; an
+    # idle manager drains meanwhile, at once. The job must not be queued after the drain, where
+    # no dispatcher will ever start it and the stopped daemon would leave it "queued".
+    storing, stored = anyio.Event(), anyio.Event()
+    add = SqliteJobStore.add
+
+    async def slow_add(self: SqliteJobStore, job: Job) -> None:
+        storing.set()
+        await stored.wait()
+        await add(self, job)
+
+    monkeypatch.setattr(SqliteJobStore, "add", slow_add)
+    submitted: list[Job] = []
+    async with running(make_settings(tmp_path), kinds()) as (manager, store):
+
+        async def submit() -> None:
+            submitted.append(await manager.submit("count", {}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(submit)
+            await storing.wait()
+            await manager.drain(10.0)  # nothing queued or running yet: it ends at once
+            stored.set()
+        (job,) = submitted
+        assert job.status is JobState.INTERRUPTED
+        assert manager.stats().queued == 0
+        kept = await store.get(job.id)
+    assert kept is not None
+    assert kept.status is JobState.INTERRUPTED
+    assert kept.error is not None
+    assert kept.error.message == "the daemon stopped before it started"
+
+
+async def test_drain_stores_the_ends_of_a_long_line_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One after another, each end waited for a commit of its own: a full line of thousands
+    # held the stop for seconds past the grace period. Together, they share the commits.
+    storing = most = 0
+    put = SqliteJobStore.put
+
+    async def counted(self: SqliteJobStore, job: Job) -> None:
+        nonlocal storing, most
+        storing += 1
+        most = max(most, storing)
+        try:
+            await put(self, job)
+        finally:
+            storing -= 1
+
+    gate = GateKind()
+    settings = make_settings(tmp_path, max_running=1, max_queued=1000)
+    async with running(settings, kinds(gate)) as (manager, store):
+        await manager.submit("gate", {})
+        await gate.wait_running(1)
+        line = [await manager.submit("count", {}) for _ in range(300)]
+        monkeypatch.setattr(SqliteJobStore, "put", counted)
+        await manager.drain(0)
+        monkeypatch.undo()
+        ended = await store.with_status(JobState.INTERRUPTED)
+    assert {job.id for job in line} <= {job.id for job in ended}
+    assert most > len(line) // 2

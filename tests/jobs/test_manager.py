@@ -3,12 +3,13 @@ SQLite store and artifacts directory, on asyncio and trio."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import anyio
 import pytest
 
-from service.errors import BadParam, Busy, Conflict, LimitExceeded, NotFound
+from service.errors import BadParam, Busy, Conflict, LimitExceeded, NotFound, StoreBusy
 from service.jobs.artifacts import Artifacts
 from service.jobs.manager import JobManager
 from service.jobs.model import Job, JobState
@@ -221,6 +222,39 @@ async def test_progress_is_stored_while_a_job_runs(tmp_path: Path) -> None:
                 await anyio.sleep(0.05)
         assert stored.progress.total == 30
         await manager.cancel(job.id)
+
+
+async def test_a_job_that_ends_while_the_store_is_locked_is_kept_once_it_is_free(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    gate = GateKind()
+    store = await SqliteJobStore.open(settings.storage.path, busy_timeout_s=0.05)
+    holder = sqlite3.connect(settings.storage.path, isolation_level=None)  # another writer
+    try:
+        artifacts = Artifacts(settings.storage.artifacts_dir)
+        async with JobManager(settings, store, kinds(gate), artifacts=artifacts) as manager:
+            job = await manager.submit("gate", {})
+            await gate.wait_running(1)
+            holder.execute("BEGIN EXCLUSIVE")
+            with pytest.raises(StoreBusy, match="locked by another process"):
+                await manager.submit("gate", {})
+            gate.release()
+            ended = await finished(manager, job.id)
+            assert ended.status is JobState.SUCCEEDED
+            stored = await store.get(job.id)
+            assert stored is not None
+            assert stored.status is JobState.RUNNING  # the store refused the end, for now
+            assert await manager.get(job.id) == ended
+            assert (await manager.list())[0] == [ended]
+            holder.execute("ROLLBACK")
+            with anyio.fail_after(10):
+                # Polling: the manager stores it again by itself, with no event to await.
+                while await store.get(job.id) != ended:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+    finally:
+        holder.close()
+        await store.aclose()
 
 
 async def test_get_and_events_of_an_unknown_job_are_not_found(tmp_path: Path) -> None:

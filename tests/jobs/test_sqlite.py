@@ -10,9 +10,9 @@ import anyio
 import msgspec
 import pytest
 
-from service.errors import FanoutError
+from service.errors import FanoutError, StoreBusy
 from service.jobs.model import Job, JobError, JobState, new_job_id
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.sqlite import _SCHEMA, SqliteJobStore
 
 pytestmark = pytest.mark.anyio
 
@@ -133,14 +133,15 @@ async def test_a_failed_commit_reaches_every_writer_of_its_batch(tmp_path: Path)
         errors: list[str] = []
 
         async def add(job: Job) -> None:
-            with pytest.raises(FanoutError) as refused:
+            with pytest.raises(StoreBusy) as refused:
                 await store.add(job)
             errors.append(str(refused.value))
 
         async with anyio.create_task_group() as group:
             for job in [_job() for _ in range(30)]:
                 group.start_soon(add, job)
-        assert errors == [f"the job store {path} failed: database is locked"] * 30
+        locked = "database is locked by another process, still after 0.05 s; try again later"
+        assert errors == [f"the job store {path} is busy: {locked}"] * 30
         holder.execute("ROLLBACK")
         assert await store.list(status=None, kind=None, limit=100, after=None) == []
         job = _job()
@@ -208,7 +209,7 @@ async def test_a_database_locked_past_the_busy_timeout_is_refused(tmp_path: Path
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(FanoutError, match=r"cannot open the job store .*: database is locked"):
+        with pytest.raises(StoreBusy, match=r"cannot open the job store .*: database is locked by"):
             await SqliteJobStore.open(path, busy_timeout_s=0.05)
     finally:
         holder.close()
@@ -221,3 +222,17 @@ async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     newer.close()
     with pytest.raises(FanoutError, match="schema version is 7, written by a newer fanout"):
         await SqliteJobStore.open(path)
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_a_page_of_one_status_is_read_from_the_index_without_a_sort(after: bool) -> None:
+    # A status filter must not read every job of that status and sort them: the list of
+    # succeeded jobs grows with the store, and the store's one thread also does job writes.
+    connection = sqlite3.connect(":memory:")
+    connection.executescript(_SCHEMA)
+    where = "status = ? AND id < ?" if after else "status = ?"
+    query = f"EXPLAIN QUERY PLAN SELECT body FROM jobs WHERE {where} ORDER BY id DESC LIMIT ?"
+    plan = " ".join(row[3] for row in connection.execute(query, ("x",) * (3 if after else 2)))
+    connection.close()
+    assert "USING INDEX jobs_status_id" in plan
+    assert "TEMP B-TREE" not in plan

@@ -1,8 +1,9 @@
 """A real aiohttp server on loopback for the image pipeline's tests and benchmark.
 
 It serves generated JPEGs, and the troubles a pipeline meets: slow responses, 404s, 500s that
-pass after two tries, pages that are not images, a pixel bomb, a redirect loop; and it takes
-PUT uploads, keeping what it received.
+pass after two tries, pages that are not images, a pixel bomb, a redirect loop, a redirect to
+anywhere (``/redirect?to=URL``); and it takes PUT uploads, keeping what it received, on routes
+that refuse some first (503 once, 500 twice) or every time (500).
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ async def serve(*, delay_s: float = 0.0) -> AsyncIterator[Served]:
     app.router.add_get("/garbage.jpg", _garbage)
     app.router.add_get("/bomb.png", _bomb)
     app.router.add_get("/loop/{n}", _loop)
+    app.router.add_get("/redirect", _redirect)
     app.router.add_put("/upload/{name}", _upload(served))
     app.router.add_put("/shaky/{name}", _shaky_upload(served))
+    app.router.add_put("/flaky-upload/{name}", _flaky_upload(served))
+    app.router.add_put("/broken-upload/{name}", _broken_upload(served))
     # A stalled handler must not hold the server's shutdown for aiohttp's default minute.
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
@@ -142,6 +146,11 @@ async def _loop(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/loop/{following}")
 
 
+async def _redirect(request: web.Request) -> web.StreamResponse:
+    """``/redirect?to=LOCATION``: a 302 to whatever ``to`` says, for the redirect checks."""
+    raise web.HTTPFound(request.query["to"])
+
+
 def _upload(served: Served) -> _Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         await anyio.sleep(served.delay_s)
@@ -159,5 +168,27 @@ def _shaky_upload(served: Served) -> _Handler:
             return web.Response(status=503, text="busy")
         served.uploads[request.match_info["name"]] = await request.read()
         return web.Response(status=201)
+
+    return handler
+
+
+def _flaky_upload(served: Served) -> _Handler:
+    """Answers 500 to the first two PUTs of each name, then takes it."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if _count(served, request) <= 2:
+            return web.Response(status=500, text="try again")
+        served.uploads[request.match_info["name"]] = await request.read()
+        return web.Response(status=201)
+
+    return handler
+
+
+def _broken_upload(served: Served) -> _Handler:
+    """Answers 500 to every PUT, counting them."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _count(served, request)
+        return web.Response(status=500, text="broken for good")
 
     return handler
