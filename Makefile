@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.crypto
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -93,10 +93,12 @@ async def spawned(
     variables: Mapping[str, str] | None = None,
     *,
     limits: Mapping[int, tuple[int, int]] | None = None,
+    echo: bool = True,
 ) -> AsyncIterator[Spawned]:
     """``fanout serve --port 0`` with its store under ``directory`` and ``variables`` set.
 
-    Leaving the block kills the daemon and every process of its session if they still run.
+    Leaving the block kills the daemon and every process of its session if they still run,
+    and prints its log (for pytest to show when a test fails) unless ``echo`` is false.
     """
     env = fanout_environment(
         FANOUT_STORAGE__PATH=str(directory / "fanout.sqlite3"),
@@ -130,7 +132,8 @@ async def spawned(
     finally:
         _kill_session(daemon.pid)
         await process.aclose()
-        print(daemon.log)  # pytest shows it when the test fails
+        if echo:
+            print(daemon.log)  # pytest shows it when the test fails
 
 
 async def _read_lines(daemon: Spawned, ready: anyio.Event) -> None:
