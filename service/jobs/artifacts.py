@@ -93,7 +93,11 @@ class Artifacts:
     def _remove_starting(self, prefixes: tuple[str, ...]) -> int:
         """Delete the files whose names start with one of ``prefixes``, in one directory pass."""
         removed = 0
-        with os.scandir(self._root) as entries:
+        try:
+            entries = os.scandir(self._root)
+        except FileNotFoundError:
+            return 0  # no artifact was ever written
+        with entries:
             for entry in entries:
                 if entry.name.startswith(prefixes):
                     Path(entry.path).unlink(missing_ok=True)

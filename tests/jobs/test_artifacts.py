@@ -82,3 +82,8 @@ async def test_partials_are_swept_and_a_job_takes_only_its_own_files(tmp_path: P
     assert await artifacts.remove(_job(mine)) == 2
     assert await names(artifacts.root) == [f"{other}.rle"]
     assert await artifacts.remove(_job("not-a-job-id")) == 0
+
+
+async def test_removing_a_jobs_files_before_any_artifact_exists_finds_none(tmp_path: Path) -> None:
+    job = Job(id=new_job_id(), kind="count", status=JobState.FAILED, params={}, created_at=0.0)
+    assert await Artifacts(tmp_path / "never-made").remove(job) == 0
