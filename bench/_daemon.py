@@ -21,7 +21,7 @@ from typing import Final, final
 import anyio
 
 from service._proc import children
-from service.jobs.model import JobState
+from service.jobs.model import TERMINAL
 from service.jobs.sqlite import SqliteJobStore
 from tests.reliability._daemon import Spawned
 
@@ -30,7 +30,6 @@ __all__ = ["LogNotes", "Stop", "stop"]
 _NOTED: Final = ("WARNING", "ERROR", "CRITICAL")
 _KEPT: Final = 5  # notable lines quoted in the report
 _WATCH_S: Final = 0.02
-_ENDED: Final = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
 
 
 @final
@@ -87,7 +86,7 @@ class Stop:
 
     @property
     def ok(self) -> bool:
-        unended = set(self.jobs) - {state.value for state in _ENDED}
+        unended = set(self.jobs) - {state.value for state in TERMINAL}
         return self.code == 0 and not unended and not self.survivors and not self.children_left
 
     def describe(self) -> str:

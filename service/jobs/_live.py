@@ -134,6 +134,8 @@ class LiveJobs:
 
     async def store_unsaved(self, *, last: bool = False) -> None:
         """Try once more to store the ends the store refused; ``last``: log those it still does."""
+        if not self.unsaved:
+            return  # the usual case, every second
         async with anyio.create_task_group() as group:  # together: one batch, one wait at most
             for job in list(self.unsaved.values()):
                 group.start_soon(self._store_again, job)

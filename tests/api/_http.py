@@ -3,6 +3,7 @@ and a body that stalls until released, to hold an upload job running for as long
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -10,12 +11,22 @@ from typing import Any, Final
 import aiohttp
 import anyio
 import msgspec
+from anyio.abc import TaskGroup
 from multidict import CIMultiDictProxy
 
 from service.client import Client
 from service.jobs.model import Job
 
-__all__ = ["LONG_LIFE", "Reply", "Stalled", "eventually", "request"]
+__all__ = [
+    "LONG_LIFE",
+    "OCTETS",
+    "Reply",
+    "Stalled",
+    "eventually",
+    "in_background",
+    "request",
+    "upload",
+]
 
 LONG_LIFE: Final[dict[str, Any]] = {
     # Minutes of work: long enough to be running whenever a test looks, and cancelled promptly.
@@ -24,6 +35,8 @@ LONG_LIFE: Final[dict[str, Any]] = {
     "topology": "torus",
     "engine": "numpy",
 }
+OCTETS: Final = {"Content-Type": "application/octet-stream", "X-Fanout-Password": "pw"}
+"""The headers of a raw encrypt or decrypt upload, with the password ``pw``."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,27 @@ async def request(client: Client, method: str, path: str, **options: Any) -> Rep
         session.request(method, client.base_url + path, **options) as response,
     ):
         return Reply(response.status, response.headers, await response.read())
+
+
+async def upload(client: Client, kind: str, body: Any, **options: Any) -> Reply:
+    """``POST /v1/jobs/{kind}`` with a raw body (bytes or chunks) and :data:`OCTETS` headers."""
+    headers = {**OCTETS, **options.pop("headers", {})}
+    if isinstance(body, bytes):
+        body = io.BytesIO(body)  # aiohttp warns about big bytes bodies
+    return await request(client, "POST", f"/v1/jobs/{kind}", data=body, headers=headers, **options)
+
+
+def in_background(
+    group: TaskGroup, call: Callable[[], Awaitable[Reply]]
+) -> Callable[[], Reply | None]:
+    """Start ``call``; the returned function gives its reply once there is one."""
+    replies: list[Reply] = []
+
+    async def run() -> None:
+        replies.append(await call())
+
+    group.start_soon(run)
+    return lambda: replies[0] if replies else None
 
 
 class Stalled:

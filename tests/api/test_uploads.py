@@ -2,50 +2,26 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import anyio
 import pytest
-from anyio.abc import TaskGroup
 
 from service.client import Client
 from service.jobs.model import Job, JobState
 from service.testing import serve
 from tests.adapters._children import child_pids
-from tests.api._http import Reply, Stalled, eventually, request
+from tests.api._http import Stalled, eventually, in_background, request, upload
 
 pytestmark = pytest.mark.anyio
 
 FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
 PLAIN: Final = bytes(range(256)) * 4096  # 1 MiB
-OCTETS: Final = {"Content-Type": "application/octet-stream", "X-Fanout-Password": "pw"}
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def _upload(client: Client, kind: str, body: Any, **options: Any) -> Reply:
-    headers = {**OCTETS, **options.pop("headers", {})}
-    if isinstance(body, bytes):
-        body = io.BytesIO(body)  # aiohttp warns about big bytes bodies
-    return await request(client, "POST", f"/v1/jobs/{kind}", data=body, headers=headers, **options)
-
-
-def _in_background(
-    group: TaskGroup, call: Callable[[], Awaitable[Reply]]
-) -> Callable[[], Reply | None]:
-    """Start ``call``; the returned function gives its reply once there is one."""
-    replies: list[Reply] = []
-
-    async def run() -> None:
-        replies.append(await call())
-
-    group.start_soon(run)
-    return lambda: replies[0] if replies else None
 
 
 async def _running_upload(client: Client) -> Job:
@@ -62,7 +38,7 @@ async def _running_upload(client: Client) -> Job:
 async def test_upload_round_trip_with_options() -> None:
     async with serve(FAST) as client:
         options = {"cipher": "aes-128-cbc", "digest": "sha512", "iterations": "2000"}
-        sealed = await _upload(client, "encrypt", PLAIN, params=options)
+        sealed = await upload(client, "encrypt", PLAIN, params=options)
         assert sealed.status == 201
         job = sealed.job()
         assert sealed.headers["Location"] == f"/v1/jobs/{job.id}"
@@ -72,7 +48,7 @@ async def test_upload_round_trip_with_options() -> None:
         assert job.result["bytes_in"] == len(PLAIN)
         result = await request(client, "GET", f"/v1/jobs/{job.id}/result")
         assert result.headers["Content-Type"] == "application/octet-stream"
-        opened = await _upload(client, "decrypt", result.body, params=options)
+        opened = await upload(client, "decrypt", result.body, params=options)
         assert opened.status == 201
         plain = await request(client, "GET", f"/v1/jobs/{opened.job().id}/result")
         assert plain.body == PLAIN
@@ -80,9 +56,9 @@ async def test_upload_round_trip_with_options() -> None:
 
 async def test_a_wrong_password_is_a_failed_job_not_an_http_error() -> None:
     async with serve(FAST) as client:
-        sealed = (await _upload(client, "encrypt", PLAIN)).job()
+        sealed = (await upload(client, "encrypt", PLAIN)).job()
         ciphertext = await client.result(sealed.id)
-        wrong = await _upload(client, "decrypt", ciphertext, headers={"X-Fanout-Password": "no"})
+        wrong = await upload(client, "decrypt", ciphertext, headers={"X-Fanout-Password": "no"})
         assert wrong.status == 200
         job = wrong.job()
         assert job.status is JobState.FAILED
@@ -106,14 +82,14 @@ async def test_upload_refusals(
     options: dict[str, str], headers: dict[str, str], status: int, field: str | None
 ) -> None:
     async with serve(FAST) as client:
-        reply = await _upload(client, "encrypt", b"x", params=options, headers=headers)
+        reply = await upload(client, "encrypt", b"x", params=options, headers=headers)
         assert reply.status == status, reply.body
         assert reply.error().get("field") == field
 
 
 async def test_a_declared_length_past_the_limit_is_413_before_reading() -> None:
     async with serve({"crypto": {"max_payload_bytes": 1000}}) as client:
-        reply = await _upload(client, "encrypt", b"x" * 1001)
+        reply = await upload(client, "encrypt", b"x" * 1001)
         assert reply.status == 413
         assert reply.error()["type"] == "PayloadTooLarge"
         assert "1001 bytes" in reply.error()["message"]
@@ -126,7 +102,7 @@ async def test_a_streamed_body_past_the_limit_is_413_from_the_job() -> None:
             yield b"y" * 600
 
     async with serve({"crypto": {"max_payload_bytes": 1000, "pbkdf2_iterations": 1_000}}) as client:
-        reply = await _upload(client, "encrypt", chunks())
+        reply = await upload(client, "encrypt", chunks())
         assert reply.status == 413
         assert reply.error()["type"] == "PayloadTooLarge"
         (job,) = (await client.list()).jobs
@@ -137,7 +113,7 @@ async def test_cancel_a_stalled_upload_leaves_no_openssl_child() -> None:
     before = child_pids()
     stalled = Stalled(b"z" * 65536)
     async with serve(FAST) as client, anyio.create_task_group() as group:
-        reply = _in_background(group, lambda: _upload(client, "encrypt", stalled.chunks()))
+        reply = in_background(group, lambda: upload(client, "encrypt", stalled.chunks()))
         job = await _running_upload(client)
         assert child_pids() - before, "openssl should be running"
         cancelled = await client.cancel(job.id)
@@ -163,7 +139,7 @@ async def test_cancel_a_stalled_upload_leaves_no_openssl_child() -> None:
 async def test_events_show_progress_then_the_end() -> None:
     stalled = Stalled(b"a" * 65536, b"b" * 65536)
     async with serve(FAST) as client, anyio.create_task_group() as group:
-        reply = _in_background(group, lambda: _upload(client, "encrypt", stalled.chunks()))
+        reply = in_background(group, lambda: upload(client, "encrypt", stalled.chunks()))
         job = await _running_upload(client)
         seen: list[Job] = []
         async for snapshot in client.events(job.id):

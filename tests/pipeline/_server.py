@@ -77,8 +77,8 @@ async def serve(*, delay_s: float = 0.0) -> AsyncIterator[Served]:
     app.router.add_get("/loop/{n}", _loop)
     app.router.add_get("/redirect", _redirect)
     app.router.add_put("/upload/{name}", _upload(served))
-    app.router.add_put("/shaky/{name}", _shaky_upload(served))
-    app.router.add_put("/flaky-upload/{name}", _flaky_upload(served))
+    app.router.add_put("/shaky/{name}", _failing_upload(served, 1, 503, "busy"))
+    app.router.add_put("/flaky-upload/{name}", _failing_upload(served, 2, 500, "try again"))
     app.router.add_put("/broken-upload/{name}", _broken_upload(served))
     # A stalled handler must not hold the server's shutdown for aiohttp's default minute.
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
@@ -160,24 +160,12 @@ def _upload(served: Served) -> _Handler:
     return handler
 
 
-def _shaky_upload(served: Served) -> _Handler:
-    """Answers 503 to the first PUT of each name, then takes it."""
+def _failing_upload(served: Served, failures: int, status: int, text: str) -> _Handler:
+    """Answers ``status`` to the first ``failures`` PUTs of each name, then takes it."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if _count(served, request) == 1:
-            return web.Response(status=503, text="busy")
-        served.uploads[request.match_info["name"]] = await request.read()
-        return web.Response(status=201)
-
-    return handler
-
-
-def _flaky_upload(served: Served) -> _Handler:
-    """Answers 500 to the first two PUTs of each name, then takes it."""
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if _count(served, request) <= 2:
-            return web.Response(status=500, text="try again")
+        if _count(served, request) <= failures:
+            return web.Response(status=status, text=text)
         served.uploads[request.match_info["name"]] = await request.read()
         return web.Response(status=201)
 

@@ -36,7 +36,7 @@ import pytest
 
 from service.client import Client
 from service.jobs._transitions import LOST_SECRET, WHILE_RUNNING
-from service.jobs.model import Job, JobState
+from service.jobs.model import TERMINAL, Job, JobState
 from service.jobs.sqlite import SqliteJobStore
 from service.life.formats import read_pattern
 from tests.api._http import eventually, request
@@ -59,7 +59,6 @@ pytestmark = pytest.mark.anyio
 
 GRACE_S: Final = 2.0
 HANG_S: Final = 60.0
-ENDED: Final = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
 
 
 @pytest.fixture
@@ -205,7 +204,7 @@ def _check_recovered(
     Finished: as they were."""
     for job_id, before in crashed.items():
         after = jobs[job_id]
-        assert after.status in ENDED, after
+        assert after.status in TERMINAL, after
         if before.status is JobState.RUNNING:
             assert after.status is JobState.INTERRUPTED, after
             assert after.error is not None

@@ -11,19 +11,17 @@ HTTP status) and what must not be left behind (a child process, a partial file, 
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
 import pytest
-from anyio.abc import TaskGroup
 
 from service import _proc
 from service.client import Client
@@ -31,7 +29,7 @@ from service.errors import StoreBusy
 from service.jobs.model import Job, JobState
 from service.jobs.sqlite import SqliteJobStore
 from service.testing import serve
-from tests.api._http import LONG_LIFE, Reply, Stalled, eventually, request
+from tests.api._http import LONG_LIFE, Stalled, eventually, in_background, request, upload
 from tests.pipeline._server import Served
 from tests.pipeline._server import serve as image_server
 from tests.reliability._daemon import fanout_environment, spawned
@@ -39,7 +37,6 @@ from tests.reliability._daemon import fanout_environment, spawned
 pytestmark = pytest.mark.anyio
 
 FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
-OCTETS: Final = {"Content-Type": "application/octet-stream", "X-Fanout-Password": "pw"}
 SMALL_LIFE: Final = {"random": "32x32:0.3:1", "generations": 4}
 MIB: Final = 1 << 20
 HANG_S: Final = 60.0  # a hang guard, never a timing
@@ -50,25 +47,6 @@ def anyio_backend() -> str:
     return "asyncio"  # aiohttp
 
 
-async def _upload(client: Client, body: Any) -> Reply:
-    if isinstance(body, bytes):
-        body = io.BytesIO(body)  # aiohttp warns about big bytes bodies
-    return await request(client, "POST", "/v1/jobs/encrypt", data=body, headers=OCTETS)
-
-
-def _in_background(
-    group: TaskGroup, call: Callable[[], Awaitable[Reply]]
-) -> Callable[[], Reply | None]:
-    """Start ``call``; the returned function gives its reply once there is one."""
-    replies: list[Reply] = []
-
-    async def run() -> None:
-        replies.append(await call())
-
-    group.start_soon(run)
-    return lambda: replies[0] if replies else None
-
-
 def _openssl_children() -> dict[int, str]:
     """This process's openssl children (the in-process daemon's): pid -> ``enc`` or ``dgst``.
 
@@ -76,14 +54,16 @@ def _openssl_children() -> dict[int, str]:
     before a job's chain starts.
     """
     found = {}
-    for pid in _proc.children(os.getpid()):
+    me = os.getpid()
+    for each in _proc.processes():
+        if each.parent != me or each.name != "openssl":
+            continue
         try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            argv = Path(f"/proc/{each.pid}/cmdline").read_bytes().decode().split("\0")
         except OSError:
             continue  # gone meanwhile
-        if comm == "openssl" and len(argv) > 1 and "-list" not in argv:
-            found[pid] = argv[1]
+        if len(argv) > 1 and "-list" not in argv:
+            found[each.pid] = argv[1]
     return found
 
 
@@ -94,7 +74,7 @@ async def test_an_openssl_child_killed_mid_stream_fails_the_job_and_leaves_no_ch
     assert not _openssl_children()
     stalled = Stalled(b"z" * 65536)  # the upload stays open: the job runs until we act
     async with serve(FAST) as client, anyio.create_task_group() as group:
-        reply = _in_background(group, lambda: _upload(client, stalled.chunks()))
+        reply = in_background(group, lambda: upload(client, "encrypt", stalled.chunks()))
         found: dict[int, str] = {}
 
         async def both_started() -> bool:
@@ -230,7 +210,7 @@ async def test_a_full_disk_fails_the_job_cleanly_and_the_daemon_goes_on(tmp_path
     limits = {resource.RLIMIT_FSIZE: (FSIZE_LIMIT, FSIZE_LIMIT)}
     async with spawned(tmp_path, variables, limits=limits) as daemon, Client(daemon.url) as client:
         with anyio.fail_after(HANG_S):
-            reply = await _upload(client, os.urandom(12 * MIB))
+            reply = await upload(client, "encrypt", os.urandom(12 * MIB))
         assert reply.status == 200, reply.body
         job = reply.job()
         assert job.status is JobState.FAILED
@@ -241,7 +221,7 @@ async def test_a_full_disk_fails_the_job_cleanly_and_the_daemon_goes_on(tmp_path
         assert sorted(path.name for path in daemon.artifacts.iterdir()) == []
         assert (await request(client, "GET", f"/v1/jobs/{job.id}/result")).status == 409
 
-        small = await _upload(client, b"still serving")
+        small = await upload(client, "encrypt", b"still serving")
         assert small.status == 201, small.body
         kept = small.job()
         assert [path.name for path in daemon.artifacts.iterdir()] == [f"{kept.id}.bin"]

@@ -32,7 +32,7 @@ import anyio
 import pytest
 
 from service.client import Client
-from service.jobs.model import Job, JobState
+from service.jobs.model import TERMINAL, Job, JobState
 from service.jobs.sqlite import SqliteJobStore
 from tests.api._http import Reply, eventually
 from tests.pipeline._server import Served
@@ -54,7 +54,6 @@ pytestmark = pytest.mark.anyio
 
 GRACE_S: Final = 2.0
 HANG_S: Final = 60.0
-ENDED: Final = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
 PROBES: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     ("/v1/jobs", {"json": {"kind": "life", "params": {"random": "16x16", "generations": 1}}}),
     ("/v1/jobs/encrypt", {"data": b"probe", "headers": OCTETS}),
@@ -209,7 +208,7 @@ def _check_stored(load: Load, accepted: set[str], jobs: dict[str, Job]) -> Count
     """Every job taken is stored, ended; the holding ones interrupted, an upload as its answer
     said. The count of the taken jobs by state."""
     assert sorted(accepted - set(jobs)) == []
-    assert [job for job in jobs.values() if job.status not in ENDED] == []
+    assert [job for job in jobs.values() if job.status not in TERMINAL] == []
     states = Counter(jobs[job_id].status for job_id in accepted)
     holders = [job_id for job_id, sent in load.accepted().items() if sent.spec.holds]
     assert {jobs[job_id].status for job_id in holders} == {JobState.INTERRUPTED}
