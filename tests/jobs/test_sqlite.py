@@ -224,6 +224,27 @@ async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         await SqliteJobStore.open(path)
 
 
+async def test_opening_a_store_drops_the_index_no_query_uses(tmp_path: Path) -> None:
+    # Stores made before the index was dropped have it; each write kept it up to date.
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(_SCHEMA)
+        old.execute("CREATE INDEX jobs_created ON jobs (created_at)")
+    old.close()
+    store = await SqliteJobStore.open(path)
+    job = _job()
+    await store.add(job)
+    assert await store.get(job.id) == job
+    await store.aclose()
+    with sqlite3.connect(path) as reopened:
+        rows = reopened.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    reopened.close()
+    assert sorted(name for (name,) in rows if not name.startswith("sqlite_")) == [
+        "jobs_finished",
+        "jobs_status_id",
+    ]
+
+
 @pytest.mark.parametrize("after", [False, True])
 def test_a_page_of_one_status_is_read_from_the_index_without_a_sort(after: bool) -> None:
     # A status filter must not read every job of that status and sort them: the list of
