@@ -3,7 +3,8 @@
 Parameters are converted to the kind's ``msgspec.Struct`` (strictly: ``"3"`` is not an int);
 a ``ValidationError`` becomes ``BadParam`` whose ``field`` is the parameter's path, e.g.
 ``params.items[0].size``. A kind with ``secret_fields`` needs a secret, given either as the
-``secret`` argument or in one of those fields; the parameters kept with the job never hold it.
+``secret`` argument or in one of those fields; the parameters kept with the job never hold it,
+nor its ``payload_fields`` (the job's input data).
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ _MISSING: Final = object()
 @final
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A checked submission: what runs (``params``, ``secret``) and what is kept (``stored``)."""
+    """A checked submission: what runs (``params``, ``secret``) and what is kept (``stored``).
+
+    ``held_back``: the job needs something the store never sees (its secret, its payload), so
+    it cannot run again after a restart.
+    """
 
     kind: Kind
     params: msgspec.Struct = field(repr=False)
     stored: dict[str, Any]
     secret: str | None = field(default=None, repr=False)
+    held_back: bool = False
 
 
 def check_submission(
@@ -60,7 +66,9 @@ def check_submission(
     stored = msgspec.to_builtins(parsed)
     for name_ in kind.secret_fields:
         stored.pop(name_, None)
-    return Submission(kind, parsed, stored, secret)
+    payloads = [stored.pop(name_, None) for name_ in kind.payload_fields]
+    held_back = bool(kind.secret_fields) or any(value is not None for value in payloads)
+    return Submission(kind, parsed, stored, secret, held_back)
 
 
 def revive_params(kind: Kind, stored: Mapping[str, Any]) -> msgspec.Struct:

@@ -2,10 +2,10 @@
 
 A kind declares its parameters as a ``msgspec.Struct`` (checked on submission, and published
 in ``/openapi.json``), names the fields that are secrets (kept in memory only, never stored or
-logged), checks the parameters against the settings, and runs a job with a
-:class:`JobContext` the manager gives it: progress, the place for its artifact, its secret and,
-for uploads, the request body as it streams in.
-"""
+logged) and those that carry its input data (used for the run, never stored either), checks
+the parameters against the settings, and runs a job with a :class:`JobContext` the manager
+gives it: progress, the place for its artifact, its secret and, for uploads, the request body
+as it streams in."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ class Kind(Protocol):
     name: ClassVar[str]
     params: ClassVar[type[msgspec.Struct]]
     secret_fields: ClassVar[tuple[str, ...]]
+    payload_fields: ClassVar[tuple[str, ...]]
+    """Parameters that carry the job's input data (base64 bytes): the run gets them, the
+    store and every view of the job do not, like secrets."""
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         """Refuse parameters past the settings' limits (InvalidInput / LimitExceeded)."""

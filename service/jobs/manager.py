@@ -287,7 +287,7 @@ class JobManager:
             status=JobState.QUEUED,
             params=submission.stored,
             created_at=now(),
-            needs_secret=bool(kind.secret_fields),
+            needs_secret=submission.held_back,
         )
         return Entry(job, kind, submission.params, secret=submission.secret, payload=payload)
 

@@ -86,8 +86,9 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     error: JobError | None = None
     artifact: str | None = None
     artifact_type: str | None = None
-    # True when the job needs a secret (a password) that lives in memory only: if the daemon
-    # stops before the job starts, the secret is gone and the job ends interrupted.
+    # True when the job needs what lives in memory only (a password, a payload given in its
+    # params): if the daemon stops before the job starts, that is gone and the job ends
+    # interrupted.
     needs_secret: bool = False
 
     @property

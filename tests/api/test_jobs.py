@@ -58,6 +58,7 @@ async def test_encrypt_and_decrypt_with_base64_json() -> None:
         sealed = await client.wait((await client.submit("encrypt", params)).id, timeout_s=60)
         assert sealed.status is JobState.SUCCEEDED, sealed.error
         assert "password" not in sealed.params
+        assert "data" not in sealed.params  # the plaintext: never kept with the job
         ciphertext = await client.result(sealed.id)
         back = {"data": base64.b64encode(ciphertext).decode(), "password": "pw"}
         opened = await client.wait((await client.submit("decrypt", back)).id, timeout_s=60)

@@ -35,6 +35,7 @@ class CountKind:
     name: ClassVar[str] = "count"
     params: ClassVar[type[msgspec.Struct]] = CountParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, timeout_s: float | None = None) -> None:
         self.limit_s = timeout_s
@@ -90,6 +91,7 @@ class GateKind:
     name: ClassVar[str] = "gate"
     params: ClassVar[type[msgspec.Struct]] = GateParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.running: set[str] = set()
@@ -139,6 +141,7 @@ class SecretKind:
     name: ClassVar[str] = "secret"
     params: ClassVar[type[msgspec.Struct]] = SecretParams
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
@@ -166,6 +169,7 @@ class UploadKind:
     name: ClassVar[str] = "upload"
     params: ClassVar[type[msgspec.Struct]] = UploadParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass

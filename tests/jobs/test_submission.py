@@ -1,8 +1,9 @@
-"""service.jobs._submission through the manager: kinds, parameter paths, and secrets that
-reach the kind but never the store."""
+"""service.jobs._submission through the manager: kinds, parameter paths, and secrets and
+payloads that reach the kind but never the store."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +16,7 @@ from service.config import Settings, load_settings
 from service.errors import BadParam
 from service.jobs._submission import check_submission
 from service.jobs.kind import JobContext, Kind, Outcome
+from service.jobs.kinds import KINDS
 from service.jobs.model import JobState
 from tests.jobs._harness import finished, make_settings, names, running
 from tests.jobs._kinds import PASSWORD, kinds
@@ -35,6 +37,7 @@ class NestedKind:
     name: ClassVar[str] = "nested"
     params: ClassVar[type[msgspec.Struct]] = NestedParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
@@ -101,3 +104,27 @@ async def test_the_secret_reaches_the_kind_and_never_the_store(tmp_path: Path, w
     assert database.name in files
     for name in files:
         assert PASSWORD.encode() not in await anyio.Path(database.parent / name).read_bytes()
+
+
+async def test_a_payload_reaches_the_kind_and_never_the_store(tmp_path: Path) -> None:
+    # The base64 ``data`` of an encrypt job is its plaintext: it runs the job, and is no more
+    # kept with the job (nor shown by GET /v1/jobs) than the password.
+    settings = make_settings(tmp_path)
+    plain = b"the plaintext that no job view or store file may hold\n"
+    data = base64.b64encode(plain).decode()
+    async with running(settings, {"encrypt": KINDS["encrypt"]}) as (manager, store):
+        job = await manager.submit("encrypt", {"data": data}, secret=PASSWORD)
+        assert "data" not in job.params
+        assert job.needs_secret
+        done = await finished(manager, job.id)
+        assert done.status is JobState.SUCCEEDED, done.error
+        assert "data" not in done.params
+        assert done.result is not None
+        assert done.result["bytes_in"] == len(plain)
+        assert await store.check() == "ok"
+    database = Path(settings.storage.path)
+    files = [name for name in await names(database.parent) if name.startswith(database.name)]
+    for name in files:
+        held = await anyio.Path(database.parent / name).read_bytes()
+        assert data.encode() not in held
+        assert plain not in held

@@ -39,7 +39,8 @@ class CryptoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     """An encrypt or decrypt job; the payload is the request body, or ``data`` when small."""
 
     data: Annotated[
-        str | None, msgspec.Meta(description="a small payload as base64 (else: the body)")
+        str | None,
+        msgspec.Meta(description="a small payload as base64 (else: the body); never stored"),
     ] = None
     password: Annotated[str, msgspec.Meta(description="secret: never stored", min_length=1)]
     cipher: Annotated[str | None, msgspec.Meta(description="default: [crypto] cipher")] = None
@@ -54,6 +55,8 @@ class CryptoKind:
 
     params: ClassVar[type[msgspec.Struct]] = CryptoParams
     secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    # The plaintext of an encrypt job: never in the store, in GET /v1/jobs or in its events.
+    payload_fields: ClassVar[tuple[str, ...]] = ("data",)
     decrypting: ClassVar[bool]
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:

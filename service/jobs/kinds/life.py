@@ -74,6 +74,7 @@ class LifeKind:
     name: ClassVar[str] = "life"
     params: ClassVar[type[msgspec.Struct]] = LifeParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         """BadParam naming the first parameter past the ``[life]`` limits or not understood."""

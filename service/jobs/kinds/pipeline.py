@@ -64,6 +64,7 @@ class PipelineKind:
     name: ClassVar[str] = "pipeline"
     params: ClassVar[type[msgspec.Struct]] = PipelineParams
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    payload_fields: ClassVar[tuple[str, ...]] = ()
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         """BadParam on the first source, destination or image option a job may not have."""
