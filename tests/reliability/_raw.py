@@ -15,35 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import anyio
-import msgspec
 from anyio.abc import SocketStream
+from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["Header", "RawReply", "exchange"]
+from tests.api._http import Reply
+
+__all__ = ["Header", "exchange"]
 
 Header = tuple[bytes, bytes]
 _WITHIN_S: Final = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class RawReply:
-    """The status, the headers (names lowercased, values as Latin-1) and the body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return msgspec.json.decode(self.body)
-
-    def error(self) -> dict[str, Any]:
-        """The ``error`` object of an error body, or of a job's JSON (the same shape)."""
-        error: dict[str, Any] = self.json()["error"]
-        return error
 
 
 async def exchange(
@@ -55,7 +39,7 @@ async def exchange(
     *,
     length: int | None = None,
     within_s: float = _WITHIN_S,
-) -> RawReply:
+) -> Reply:
     """Send one request to the server at ``base_url``; ``length`` overrides the declared
     ``Content-Length`` (else it is the body's, when there is a body)."""
     where = urlsplit(base_url)
@@ -100,11 +84,11 @@ def _complete(data: bytes) -> bool:
     return length is not None and len(body) >= int(length[1])
 
 
-def _parse(data: bytes) -> RawReply:
+def _parse(data: bytes) -> Reply:
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {}
+    headers = CIMultiDict[str]()  # values as Latin-1, as HTTP/1.1 reads them
     for header in header_lines:
         name, _, value = header.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return RawReply(int(status_line.split()[1]), headers, body)
+        headers.add(name.strip(), value.strip())
+    return Reply(int(status_line.split()[1]), CIMultiDictProxy(headers), body)

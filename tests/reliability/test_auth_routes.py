@@ -26,8 +26,9 @@ from service.daemon import running
 from service.jobs.kinds import KINDS
 from service.jobs.model import JobState
 from service.testing import serve
+from tests.api._http import Reply
 from tests.reliability._daemon import spawned
-from tests.reliability._raw import Header, RawReply, exchange
+from tests.reliability._raw import Header, exchange
 
 TOKEN: Final = "T0ken-7c1e4b9a-never-logged"
 PASSWORD: Final = "Pa55-d93f0a2e-never-logged"
@@ -79,7 +80,7 @@ def _body(method: str) -> bytes | None:
     return b"{}" if method == "POST" else None
 
 
-async def _ask(url: str, method: str, path: str, headers: tuple[Header, ...]) -> RawReply:
+async def _ask(url: str, method: str, path: str, headers: tuple[Header, ...]) -> Reply:
     headers = ((b"Content-Type", b"application/json"), *headers)
     return await exchange(url, method.encode(), _target(path), headers, _body(method))
 
