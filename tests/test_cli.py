@@ -260,7 +260,7 @@ def test_life_dash_prints_rle(capsys: pytest.CaptureFixture[str]) -> None:
         (["life", "--random", "8x8:2"], "density '2' must be 0-1"),
         (["life", "--random", "64x64", "--topology", "torus", "--size", "1x1"], "larger --size"),
         (["life", GLIDER, "-o", "out.txt"], "the name must end in .rle, .cells, .png, .gif"),
-        (["life", GLIDER, "--rule", "B0/S"], "use --topology torus or plane"),
+        (["life", GLIDER, "--rule", "B0/S"], "choose the torus or plane topology"),
         (["life", GLIDER, "--chunk", "cell", "--engine", "numpy"], "needs --engine reference"),
         (["life", GLIDER, "--chunk", "cell", "--chunk-rows", "3"], "not both"),
         (

@@ -101,7 +101,7 @@ def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> str |
         return value
     if names:
         raise BadParam(
-            f"a {kind.name} job needs a password: give params.{names[0]} or the "
+            f"the {kind.name} job needs a password: give params.{names[0]} or the "
             f"{PASSWORD_HEADER} header",
             field=f"params.{names[0]}",
         )

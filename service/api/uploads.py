@@ -44,7 +44,7 @@ def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]
         password = request.headers.get(PASSWORD_HEADER)
         if not password:
             raise BadParam(
-                f"a {kind} upload needs the {PASSWORD_HEADER} header", field=PASSWORD_HEADER
+                f"the {kind} upload needs the {PASSWORD_HEADER} header", field=PASSWORD_HEADER
             )
         params = query_params(request, request.app[KINDS][kind])
         chunk = request.app[SETTINGS].crypto.chunk_bytes

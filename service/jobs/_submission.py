@@ -84,7 +84,9 @@ def _take_secret(kind: Kind, data: dict[str, Any], secret: str | None) -> str | 
     given = [data[name] for name in kind.secret_fields if data.get(name) is not None]
     secret = secret if secret is not None else (given[0] if given else None)
     if not isinstance(secret, str) or not secret:
-        raise BadParam(f"a {kind.name} job needs a password (a non-empty string)", field="password")
+        raise BadParam(
+            f"the {kind.name} job needs a password (a non-empty string)", field="password"
+        )
     # The kind's struct may declare the secret as a field it reads; give it the same value.
     fields = kind.params.__struct_fields__
     data.update({name: secret for name in kind.secret_fields if name in fields})

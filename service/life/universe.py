@@ -99,7 +99,7 @@ async def step_universe(
     if not topology.bounded and 0 in rule.birth:
         raise Unsupported(
             f"rule {rule} gives birth with 0 neighbours, which fills an infinite universe at "
-            "once: use --topology torus or plane"
+            "once: choose the torus or plane topology"
         )
     started = time.perf_counter()
     rounds = _Bounded(topology) if topology.bounded else _Infinite(max_cells)

@@ -138,6 +138,18 @@ async def test_content_types_and_missing_bodies() -> None:
         assert "no body" in empty.error()["message"]
 
 
+async def test_a_json_body_of_exactly_the_limit_is_read() -> None:
+    async with serve() as client:
+        head, tail = b'{"kind": "life", "params": {"pattern": "', b'"}}'
+        whole = head + b"b" * (JSON_LIMIT - len(head) - len(tail)) + tail
+        assert len(whole) == JSON_LIMIT
+        headers = {"Content-Type": "application/json"}
+        reply = await request(client, "POST", "/v1/jobs", data=io.BytesIO(whole), headers=headers)
+        # Read and judged by the Life limits, not refused for its size.
+        assert reply.status == 400, reply.body
+        assert reply.error()["field"] == "params.pattern"
+
+
 async def test_a_json_body_past_the_limit_is_413() -> None:
     async with serve() as client:
         huge = b'{"kind": "life", "params": {"pattern": "' + b"b" * JSON_LIMIT + b'"}}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any, Final
 
 import anyio
@@ -85,6 +86,19 @@ async def test_upload_refusals(
         reply = await upload(client, "encrypt", b"x", params=options, headers=headers)
         assert reply.status == status, reply.body
         assert reply.error().get("field") == field
+
+
+async def test_an_upload_without_the_password_header_says_which_header() -> None:
+    async with serve(FAST) as client:
+        headers = {"Content-Type": "application/octet-stream"}
+        body = io.BytesIO(b"x")
+        reply = await request(client, "POST", "/v1/jobs/encrypt", data=body, headers=headers)
+        assert reply.status == 400
+        assert reply.error() == {
+            "type": "BadParam",
+            "message": "the encrypt upload needs the X-Fanout-Password header",
+            "field": "X-Fanout-Password",
+        }
 
 
 async def test_a_declared_length_past_the_limit_is_413_before_reading() -> None:

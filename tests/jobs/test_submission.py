@@ -72,7 +72,7 @@ def test_nested_parameter_errors_name_their_path_and_value() -> None:
 async def test_a_kind_with_a_secret_needs_one(tmp_path: Path) -> None:
     async with running(make_settings(tmp_path), kinds()) as (manager, _):
         for secret in (None, ""):
-            with pytest.raises(BadParam, match="a secret job needs a password") as bad:
+            with pytest.raises(BadParam, match="the secret job needs a password") as bad:
                 await manager.submit("secret", {"text": "hi"}, secret=secret)
             assert bad.value.field == "password"
         with pytest.raises(BadParam, match="a count job takes no password") as bad:

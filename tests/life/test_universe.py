@@ -249,7 +249,7 @@ def test_infinite_universe_equals_a_plane_for_any_rule(
 @pytest.mark.parametrize("text", ["B0/S8", "B0123/S"])
 def test_b0_rules_are_unsupported_on_an_infinite_universe(text: str) -> None:
     rule = parse_rule(text)[0]
-    with pytest.raises(Unsupported, match="use --topology torus or plane"):
+    with pytest.raises(Unsupported, match="choose the torus or plane topology"):
         life(bundled("glider.rle"), 1, "numpy", rule=rule)
     # A bounded universe is fine: every dead cell with no live neighbour is born.
     torus = Topology("torus", 9, 9)

@@ -511,7 +511,7 @@ CRYPTO_CASES: Final = [
         "password-missing",
         {"kind": "encrypt", "params": {"data": "aGk="}},
         field="params.password",
-        says=("needs a password",),
+        says=("the encrypt job needs a password",),
     ),
     encrypt("password-empty", {"password": ""}, "params.password", "non-empty string"),
     encrypt(
