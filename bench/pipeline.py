@@ -12,12 +12,12 @@ Three tables from one run (``python -m bench.pipeline``), loopback only:
 2. Memory: 1,000 downloads at once (the server holds each 200 ms) through the image pipeline
    with 1,000 download workers, each engine in a fresh interpreter: its peak RSS (``VmHWM``)
    and its peak thread count.
-3. CPU: 200 photo-like 1920x1080 JPEGs resized into 256x256 WebP by the pipeline with two
-   resize workers, on threads and on processes, beside the anchor: a plain serial loop reading
-   each file, making the same ``adapters.imaging.resize`` call, and writing the result. Both
-   read local files and write to a local directory (a read from the page cache; a 5 KiB
-   write); the resize stage alone, on the photos in memory, shows the engine's part. Best of
-   5, in turns.
+3. CPU: 200 photo-like 1920x1080 JPEGs resized into 256x256 WebP by the pipeline with its
+   default resize workers (one more than the cores), on threads and on processes, beside the
+   anchor: a plain serial loop reading each file, making the same ``adapters.imaging.resize``
+   call, and writing the result. Both read local files and write to a local directory (a read
+   from the page cache; a 5 KiB write); the resize stage alone, on the photos in memory, shows
+   the engine's part. Best of 5, in turns.
 
 The server is the tests' (``tests.pipeline._server``, so this runs from a source checkout, as
 ``make bench`` does), each instance in an interpreter of its own so that serving is charged
@@ -56,7 +56,7 @@ from service._memory import status_mib
 from service.config import PipelineSettings
 from service.pipeline import Manifest, Retry, Stage, run_pipeline, run_pipeline_threads
 from service.pipeline.destination import Destination
-from service.pipeline.images import Delivered, ImageJob, run_images
+from service.pipeline.images import Delivered, ImageJob, cpu_workers, run_images
 
 __all__ = ["main", "rss_one", "serve_until_closed"]
 
@@ -76,7 +76,7 @@ CROWD: Final = 1_000
 CROWD_DELAY_S: Final = 0.200
 PHOTOS: Final = 200
 PHOTO_SIZE: Final = (1920, 1080)
-RESIZE_WORKERS: Final = 2
+RESIZE_WORKERS: Final = cpu_workers(PipelineSettings())  # the default: one more than the cores
 CPU_RUNNERS: Final = ("thread", "process")
 IO_REPEATS: Final = 3
 # Table 3 needs both cores to itself: more turns give it more chances of a quiet spell.
@@ -328,7 +328,7 @@ def _serial_files(paths: list[Path], out: Path) -> None:
 
 
 async def _resized(paths: list[str], out: Path, runner: str) -> Manifest:
-    settings = PipelineSettings(resize_workers=RESIZE_WORKERS, resize_runner=runner)
+    settings = PipelineSettings(resize_runner=runner)  # resize_workers: the default
     return await run_images(paths, Destination(out), JOB, settings=settings)
 
 

@@ -130,7 +130,7 @@ class PipelineSettings:
     allow_files: bool = setting(True)
     allowed_sources: str = setting("")
     download_workers: int = setting(16, min=1, max=1024)
-    resize_workers: int = setting(2, min=1, max=256)
+    resize_workers: int = setting(0, min=0, max=256)
     resize_runner: str = setting("thread", choices=("thread", "process"))
     upload_workers: int = setting(16, min=1, max=1024)
     buffer: int = setting(16, min=1, max=10_000)

@@ -8,6 +8,7 @@ lists, per source, where it went and its size, or the stage and reason it failed
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -25,7 +26,7 @@ from service.pipeline.retry import Retry
 from service.pipeline.stage import Runner, Stage
 from service.pipeline.threaded import run_pipeline_threads
 
-__all__ = ["Delivered", "ImageJob", "item_summary", "run_images"]
+__all__ = ["Delivered", "ImageJob", "cpu_workers", "item_summary", "run_images"]
 
 
 @final
@@ -96,12 +97,23 @@ async def run_images(
         return await run(stages, sources, buffer=settings.buffer, progress=progress)
 
 
+def cpu_workers(settings: PipelineSettings) -> int:
+    """Resize (and encrypt) workers: ``resize_workers``, where 0 means one more than the cores.
+
+    Pillow releases the GIL while it decodes, resamples and encodes, but takes it back a dozen
+    times an image, and the event loop wants it too: with only one worker per core, a core sits
+    idle whenever its worker waits for the GIL.
+    """
+    return settings.resize_workers or (os.cpu_count() or 1) + 1
+
+
 def _workers(settings: PipelineSettings, job: ImageJob) -> dict[str, int]:
     """Workers per stage: the settings', with the job's own counts over them."""
+    cpu = cpu_workers(settings)
     return {
         "download": settings.download_workers,
-        "resize": settings.resize_workers,
-        "encrypt": settings.resize_workers,
+        "resize": cpu,
+        "encrypt": cpu,
         "upload": settings.upload_workers,
         **job.workers,
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -16,8 +18,8 @@ from service.config import CryptoSettings, PipelineSettings
 from service.crypto import decrypt
 from service.errors import InvalidInput
 from service.pipeline.destination import Destination, safe_name
-from service.pipeline.images import Delivered, ImageJob, run_images
-from tests.pipeline._server import Served, serve
+from service.pipeline.images import Delivered, ImageJob, cpu_workers, run_images
+from tests.pipeline._server import Served, jpeg, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -108,6 +110,21 @@ async def test_both_engines_give_the_same_manifest(tmp_path: Path) -> None:
             urls, Destination(tmp_path), JOB, settings=SETTINGS, engine="threads"
         )
     assert ours.outcomes == theirs.outcomes
+
+
+async def test_resize_workers_0_are_one_more_than_the_cores(tmp_path: Path) -> None:
+    auto = replace(SETTINGS, resize_workers=0)
+    assert cpu_workers(auto) == (os.cpu_count() or 1) + 1
+    assert cpu_workers(SETTINGS) == 2
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg(64, 48))
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = await run_images([str(photo)], Destination(out), JOB, settings=auto)
+    assert manifest.succeeded == 1
+    # One for the feeder, then buffer + workers for download, resize and upload.
+    workers = auto.download_workers + cpu_workers(auto) + auto.upload_workers
+    assert manifest.bound == 1 + 3 * auto.buffer + workers
 
 
 async def test_uploads_by_put_to_a_base_url() -> None:
