@@ -2,6 +2,7 @@
 
 - :func:`find_openssl` — the binary (a path or PATH), its version, and the ciphers and digests
   it offers as :class:`Algorithm` values; names are checked against them (:class:`OpenSSL`).
+  :func:`known_openssl` gives the answer again without blocking, once it has been found.
 - :class:`Password` — reaches openssl through a pipe (``-pass fd:N``), never argv or a log.
 - :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks or an
   :class:`InputFile` the children read themselves: digest only (an OS pipe between the two),
@@ -27,7 +28,7 @@ from typing import Literal
 
 from adapters._openssl.algorithms import Algorithm, OpenSSL
 from adapters._openssl.async_child import AsyncSpawner
-from adapters._openssl.catalog import find_openssl
+from adapters._openssl.catalog import find_openssl, known_openssl
 from adapters._openssl.chain import run_chain
 from adapters._openssl.children import Spawner
 from adapters._openssl.errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "StartFailed",
     "UnknownAlgorithm",
     "find_openssl",
+    "known_openssl",
     "run_chain",
     "spawner",
 ]

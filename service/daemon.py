@@ -35,7 +35,8 @@ from adapters.processes import stop_helpers
 from service.api import AccessLog, Metrics, create_app
 from service.api.logs import ACCESS_LOG, API_LOG, SERVER_LOG, line
 from service.api.metered import MeteredStore
-from service.config import Settings
+from service.config import CryptoSettings, Settings
+from service.crypto import check_algorithm, openssl_for
 from service.errors import ConfigError, FanoutError, StoreBusy
 from service.jobs.artifacts import Artifacts
 from service.jobs.kinds import KINDS
@@ -99,6 +100,7 @@ async def running(
     host = settings.http.host
     check_exposure(host, token)
     with _bind(host, settings.http.port) as sock:
+        await _learn_openssl(settings.crypto)
         store = await _open_store(settings)
         try:
             artifacts = Artifacts(settings.storage.artifacts_dir)
@@ -143,6 +145,23 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+async def _learn_openssl(crypto: CryptoSettings) -> None:
+    """Ask openssl once what it offers, so that a submission naming a cipher or digest it lacks
+    is refused at once (400) rather than failing when it runs; a ``[crypto] cipher`` or
+    ``digest`` it lacks stops the start. Without openssl the other kinds still run: crypto
+    jobs then fail, each saying why."""
+    try:
+        await openssl_for(crypto)
+    except ConfigError as exc:
+        API_LOG.warning(line("openssl unavailable, crypto jobs will fail", reason=str(exc)))
+        return
+    for kind in ("cipher", "digest"):
+        try:
+            check_algorithm(crypto, kind, getattr(crypto, kind))
+        except FanoutError as exc:
+            raise ConfigError(f"[crypto] {kind}: {exc}") from exc
 
 
 async def _open_store(settings: Settings) -> SqliteJobStore:

@@ -83,6 +83,12 @@ def test_refuses_a_store_it_cannot_open(tmp_path: Path) -> None:
     _refused(outcome, "[storage] path")
 
 
+def test_refuses_a_default_cipher_openssl_lacks(tmp_path: Path) -> None:
+    outcome = _serve(tmp_path, "--port", "0", FANOUT_CRYPTO__CIPHER="aes-256-gcm")
+    _refused(outcome, "[crypto] cipher: cipher 'aes-256-gcm': openssl enc does not support AEAD")
+    assert not (tmp_path / "var").exists()  # refused before the store was made
+
+
 def test_a_bad_token_file_is_refused_too(tmp_path: Path) -> None:
     outcome = _serve(tmp_path, "--port", "0", FANOUT_HTTP__TOKEN_FILE=str(tmp_path / "nope"))
     _refused(outcome, "token_file")

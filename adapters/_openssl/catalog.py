@@ -32,7 +32,7 @@ from adapters._openssl.errors import OpenSSLNotFound
 from adapters._openssl.kinds import CIPHERS, DIGESTS, Kind, refusal
 from adapters._openssl.listing import parse_listing, with_aliases
 
-__all__ = ["find_openssl"]
+__all__ = ["find_openssl", "known_openssl"]
 
 _TIMEOUT: Final = 30.0
 _SET_PATH: Final = "set [crypto] openssl in config.toml or FANOUT_CRYPTO__OPENSSL"
@@ -40,6 +40,8 @@ _VERSION: Final = re.compile(r"OpenSSL (\d+)\.(\d+)\.(\d+)([a-z]?)\b")
 
 _cache: Final[dict[tuple[str, int], OpenSSL]] = {}
 _cache_lock: Final = threading.Lock()
+# The last answer per path as given, for known_openssl: no disk involved.
+_known: Final[dict[str, OpenSSL]] = {}
 
 
 def find_openssl(path: str = "") -> OpenSSL:
@@ -55,13 +57,26 @@ def find_openssl(path: str = "") -> OpenSSL:
         raise OpenSSLNotFound(f"openssl {binary!r} cannot be read ({exc}): {_SET_PATH}") from exc
     with _cache_lock:
         cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    # Probed outside the lock so one slow binary does not hold up callers of another; two
-    # threads probing the same binary at once both succeed and agree on the first answer.
-    probed = _probe(binary)
+    if cached is None:
+        # Probed outside the lock so one slow binary does not hold up callers of another; two
+        # threads probing the same binary at once both succeed and agree on the first answer.
+        probed = _probe(binary)
+        with _cache_lock:
+            cached = _cache.setdefault(key, probed)
     with _cache_lock:
-        return _cache.setdefault(key, probed)
+        _known[path] = cached
+    return cached
+
+
+def known_openssl(path: str = "") -> OpenSSL | None:
+    """What the last :func:`find_openssl` of ``path`` in this process found, or None before it.
+
+    Never blocks: no ``stat``, no child. For a check on the event loop (a daemon learns its
+    openssl once at start); the binary may have changed since, so a run still asks
+    :func:`find_openssl`.
+    """
+    with _cache_lock:
+        return _known.get(path)
 
 
 def _locate(path: str) -> str:

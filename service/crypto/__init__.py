@@ -7,7 +7,21 @@ anyio byte streams or async iterables of chunks; a path target is written atomic
 
 from __future__ import annotations
 
-from service.crypto.operations import CryptoResult, decrypt, encrypt, openssl_for
+from service.crypto.operations import (
+    CryptoResult,
+    check_algorithm,
+    decrypt,
+    encrypt,
+    openssl_for,
+)
 from service.crypto.streams import Source, Target
 
-__all__ = ["CryptoResult", "Source", "Target", "decrypt", "encrypt", "openssl_for"]
+__all__ = [
+    "CryptoResult",
+    "Source",
+    "Target",
+    "check_algorithm",
+    "decrypt",
+    "encrypt",
+    "openssl_for",
+]

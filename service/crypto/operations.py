@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Final, Literal, final
 
 from anyio import to_thread
 
@@ -29,6 +29,7 @@ from adapters.openssl import (
     StartFailed,
     UnknownAlgorithm,
     find_openssl,
+    known_openssl,
     run_chain,
     spawner,
 )
@@ -43,7 +44,7 @@ from service.errors import (
     Unsupported,
 )
 
-__all__ = ["CryptoResult", "decrypt", "encrypt", "openssl_for"]
+__all__ = ["CryptoResult", "check_algorithm", "decrypt", "encrypt", "openssl_for"]
 
 _ITERATIONS: Final = (1_000, 100_000_000)
 
@@ -114,6 +115,20 @@ async def openssl_for(settings: CryptoSettings) -> OpenSSL:
     """The configured openssl binary and what it offers (looked up once, then cached)."""
     with _mapped():
         return await to_thread.run_sync(find_openssl, settings.openssl)
+
+
+def check_algorithm(settings: CryptoSettings, kind: Literal["cipher", "digest"], name: str) -> None:
+    """InvalidInput (unknown) or Unsupported (refused) unless the configured openssl offers
+    ``name`` as a ``kind``; nothing before :func:`openssl_for` has found that binary.
+
+    Never blocks, so submissions can be checked on the event loop; a run checks again.
+    """
+    binary = known_openssl(settings.openssl)
+    if binary is None:
+        return
+    lookup = binary.cipher if kind == "cipher" else binary.digest
+    with _mapped():
+        lookup(name, allow_legacy=settings.allow_legacy)
 
 
 async def _run(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from adapters._openssl.algorithms import Algorithm, OpenSSL
-from adapters._openssl.catalog import find_openssl
+from adapters._openssl.catalog import find_openssl, known_openssl
 from adapters._openssl.errors import AlgorithmRefused, OpenSSLNotFound, UnknownAlgorithm
 
 PLAINTEXT = b"fanout: a few bytes, not a multiple of any block size\n"
@@ -250,3 +250,11 @@ def test_libressl_is_not_openssl(tmp_path: Path) -> None:
 def test_answers_are_cached_per_binary(openssl: OpenSSL) -> None:
     assert find_openssl() is openssl
     assert find_openssl(openssl.path) is openssl
+
+
+def test_the_last_answer_per_path_is_known_without_asking(openssl: OpenSSL, tmp_path: Path) -> None:
+    link = tmp_path / "openssl"
+    link.symlink_to(openssl.path)
+    assert known_openssl(str(link)) is None  # never asked for by that path
+    assert find_openssl(str(link)) is openssl  # the same binary: the same answer
+    assert known_openssl(str(link)) is openssl

@@ -13,7 +13,7 @@ import pytest
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from service.config import CryptoSettings
-from service.crypto import decrypt, encrypt
+from service.crypto import check_algorithm, decrypt, encrypt, openssl_for
 from service.errors import (
     ConfigError,
     CryptoFailed,
@@ -235,3 +235,21 @@ async def test_missing_files_and_a_missing_openssl_are_named(tmp_path: Path) -> 
     bogus = CryptoSettings(openssl=str(tmp_path / "no-openssl"))
     with pytest.raises(ConfigError, match=r"no-openssl.*crypto\] openssl"):
         await encrypt(b"x", None, password=SECRET, settings=bogus)
+
+
+async def test_names_are_checked_without_blocking_once_openssl_is_known(
+    settings: CryptoSettings, tmp_path: Path
+) -> None:
+    link = tmp_path / "openssl"
+    link.symlink_to((await openssl_for(settings)).path)
+    by_link = CryptoSettings(openssl=str(link))
+    check_algorithm(by_link, "cipher", "aes-999")  # not asked yet: judged when a job runs
+    await openssl_for(by_link)
+    check_algorithm(by_link, "cipher", "AES-256-CBC")
+    check_algorithm(by_link, "digest", "sha512")
+    with pytest.raises(InvalidInput, match="unknown cipher 'aes-999'"):
+        check_algorithm(by_link, "cipher", "aes-999")
+    with pytest.raises(Unsupported, match="AEAD"):
+        check_algorithm(by_link, "cipher", "aes-256-gcm")
+    with pytest.raises(Unsupported, match="allow_legacy = true"):
+        check_algorithm(by_link, "digest", "whirlpool")

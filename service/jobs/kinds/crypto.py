@@ -17,14 +17,14 @@ whose size is not known; of the decoded size for ``data``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from typing import Annotated, ClassVar, Final, final
+from typing import Annotated, ClassVar, Final, Literal, final
 
 import msgspec
 
 from adapters.openssl import BadPassword, Password
 from service.config import CryptoSettings, Settings
-from service.crypto import decrypt, encrypt
-from service.errors import BadParam
+from service.crypto import check_algorithm, decrypt, encrypt
+from service.errors import BadParam, InvalidInput, Unsupported
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._payload import chunks_of, counted, decode_data
 from service.jobs.kinds._support import expect
@@ -61,7 +61,9 @@ class CryptoKind:
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         """BadParam for a password openssl cannot take, bad base64, out-of-range iterations,
-        an empty cipher or digest; PayloadTooLarge for ``data`` past its limits."""
+        an empty cipher or digest, or one the daemon's openssl does not offer (once it has
+        asked it: see :func:`~service.crypto.check_algorithm`); PayloadTooLarge for ``data``
+        past its limits."""
         job = expect(params, CryptoParams)
         _password(job.password)
         if job.data is not None:
@@ -72,14 +74,8 @@ class CryptoKind:
                 f"params.iterations = {job.iterations}: must be {low:_} to {high:_}",
                 field="params.iterations",
             )
-        for field, value in (("cipher", job.cipher), ("digest", job.digest)):
-            if value is not None and not value.strip():
-                default = getattr(settings.crypto, field)
-                raise BadParam(
-                    f"params.{field} is empty: name one, or leave it out for the default "
-                    f"(crypto.{field} = {default!r})",
-                    field=f"params.{field}",
-                )
+        _algorithm(settings.crypto, "cipher", job.cipher)
+        _algorithm(settings.crypto, "digest", job.digest)
 
     def timeout_s(self, settings: Settings) -> float:
         """``[crypto] timeout_s``: openssl's children are stopped past it."""
@@ -121,6 +117,23 @@ class DecryptKind(CryptoKind):
 
     name: ClassVar[str] = "decrypt"
     decrypting: ClassVar[bool] = True
+
+
+def _algorithm(
+    settings: CryptoSettings, field: Literal["cipher", "digest"], name: str | None
+) -> None:
+    if name is None:
+        return
+    if not name.strip():
+        raise BadParam(
+            f"params.{field} is empty: name one, or leave it out for the default "
+            f"(crypto.{field} = {getattr(settings, field)!r})",
+            field=f"params.{field}",
+        )
+    try:
+        check_algorithm(settings, field, name)
+    except (InvalidInput, Unsupported) as exc:
+        raise BadParam(f"params.{field}: {exc}", field=f"params.{field}") from exc
 
 
 def _password(secret: str) -> Password:
