@@ -69,6 +69,20 @@ async def test_encrypt_and_decrypt_with_base64_json() -> None:
         assert await client.result(opened.id) == plain
 
 
+async def test_without_openssl_the_daemon_serves_and_crypto_jobs_say_why(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-openssl")
+    async with serve({"crypto": {"openssl": missing}}) as client:
+        glider = {"pattern": GLIDER, "generations": 4}
+        life = await client.wait((await client.submit("life", glider)).id, timeout_s=60)
+        assert life.status is JobState.SUCCEEDED, life.error
+        params = {"data": "aGk=", "password": "pw", "cipher": "not-checked-without-openssl"}
+        sealed = await client.wait((await client.submit("encrypt", params)).id, timeout_s=60)
+    assert sealed.status is JobState.FAILED
+    assert sealed.error is not None
+    assert sealed.error.type == "ConfigError"
+    assert missing in sealed.error.message
+
+
 async def test_pipeline_from_an_allowed_source_to_a_named_destination(tmp_path: Path) -> None:
     async with image_server() as images:
         settings = {
