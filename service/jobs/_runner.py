@@ -8,6 +8,9 @@ interrupted).
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -68,6 +71,28 @@ async def _check(outcome: Outcome, artifacts: Artifacts) -> tuple[dict[str, Any]
         name = artifacts.relative(outcome.artifact)
     except ValueError as exc:
         raise FanoutError(f"the job's artifact is misplaced: {exc}") from exc
-    if not await anyio.Path(artifacts.root / name).is_file():
+    if not await anyio.to_thread.run_sync(_synced_file, artifacts.root / name):
         raise FanoutError(f"the job's artifact {name} was never written")
     return result, name
+
+
+def _synced_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file; if so, its data is on the disk before this returns.
+
+    The job is recorded as succeeded next, and the store syncs at its checkpoints: the artifact
+    must not be emptier than its record after a power cut. The Life and pipeline writers sync
+    already (this costs them a syscall); the crypto library renames its output into place
+    unsynced, as ``openssl enc -out`` leaves a file.
+    """
+    try:
+        # O_NONBLOCK: a FIFO in its place must not block the open.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return True
