@@ -95,8 +95,9 @@ def pipeline_options(command: _Command) -> _Command:
             "--workers",
             metavar="STAGE=N,...",
             help="Workers per stage (download, resize, encrypt, upload), N 1 to "
-            f"{MAX_WORKERS}, e.g. download=16,resize=2 (default: [pipeline] download_workers, "
-            "resize_workers for resize and encrypt - 0: one more than the cores - upload_workers).",
+            f"{MAX_WORKERS}, e.g. download=16,resize=2 (default: [pipeline] download_workers; "
+            "resize_workers for resize and encrypt, where 0 is one more than the cores; "
+            "upload_workers).",
         ),
         click.option(
             "--engine",

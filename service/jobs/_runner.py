@@ -71,7 +71,13 @@ async def _check(outcome: Outcome, artifacts: Artifacts) -> tuple[dict[str, Any]
         name = artifacts.relative(outcome.artifact)
     except ValueError as exc:
         raise FanoutError(f"the job's artifact is misplaced: {exc}") from exc
-    if not await anyio.to_thread.run_sync(_synced_file, artifacts.root / name):
+    try:
+        synced = await anyio.to_thread.run_sync(_synced_file, artifacts.root / name)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        message = f"the job's artifact {name} cannot be synced to the disk: {reason}"
+        raise FanoutError(message) from exc
+    if not synced:
         raise FanoutError(f"the job's artifact {name} was never written")
     return result, name
 
