@@ -46,7 +46,11 @@ class CryptoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     cipher: Annotated[str | None, msgspec.Meta(description="default: [crypto] cipher")] = None
     digest: Annotated[str | None, msgspec.Meta(description="default: [crypto] digest")] = None
     iterations: Annotated[
-        int | None, msgspec.Meta(description="PBKDF2 rounds; default: [crypto]")
+        int | None,
+        msgspec.Meta(
+            description=f"PBKDF2 rounds, {_ITERATIONS[0]:_} to {_ITERATIONS[1]:_}; "
+            "default: [crypto] pbkdf2_iterations"
+        ),
     ] = None
 
 
