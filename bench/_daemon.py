@@ -20,7 +20,7 @@ from typing import Final, final
 
 import anyio
 
-from service._proc import children
+from service._proc import children, processes
 from service.jobs.model import TERMINAL
 from service.jobs.sqlite import SqliteJobStore
 from tests.reliability._daemon import Spawned
@@ -123,7 +123,9 @@ async def stop(daemon: Spawned, in_flight: Sequence[str], *, within_s: float) ->
     if code is None:
         return Stop(None, seconds)
     states = await _states(daemon.store, in_flight)
-    left = [pid for pid in sorted(seen) if _alive(pid)]
+    # Still running: a zombie, waiting to be reaped by its new parent, is not.
+    running = {each.pid for each in processes() if each.state != "Z"}
+    left = [pid for pid in sorted(seen) if pid in running]
     return Stop(code, seconds, states, daemon.survivors(), left)
 
 
@@ -134,15 +136,6 @@ async def _states(path: Path, job_ids: Sequence[str]) -> Counter[str]:
     finally:
         await store.aclose()
     return Counter("missing" if job is None else job.status.value for job in jobs)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, waiting to be reaped by its new parent, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 def _pids(pids: Sequence[int]) -> str:

@@ -1,10 +1,10 @@
 """The API's JSON error bodies turned back into ``service.errors`` exceptions, for the client.
 
 The body's ``type`` names a class of ``service.errors``; its ``message`` becomes the message,
-``field`` a ``BadParam``'s field, and ``Retry-After`` the wait of a ``Busy``, ``Draining`` or
-``StoreBusy``. A type this build does not know (or a body that is not ours: a proxy's HTML
-page) falls back on the status: 400 InvalidInput, 401 Unauthorized, 404 NotFound, 409 Conflict,
-413 PayloadTooLarge, 429 Busy, 503 Draining, anything else FanoutError.
+``field`` a ``BadParam``'s field, and ``Retry-After`` the wait of a ``TryLater`` (``Busy``,
+``Draining``, ``StoreBusy``). A type this build does not know (or a body that is not ours: a
+proxy's HTML page) falls back on the status: 400 InvalidInput, 401 Unauthorized, 404 NotFound,
+409 Conflict, 413 PayloadTooLarge, 429 Busy, 503 Draining, anything else FanoutError.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from service import errors
-from service.errors import BadParam, Busy, Draining, FanoutError, PatternError, StoreBusy
+from service.errors import BadParam, Busy, Draining, FanoutError, PatternError, TryLater
 
 __all__ = ["error_from"]
 
@@ -41,8 +41,8 @@ def error_from(status: int, body: bytes, retry_after: str | None) -> FanoutError
     if issubclass(cls, BadParam):
         field = detail.get("field")
         return cls(message, field=field if isinstance(field, str) else None)
-    if issubclass(cls, Busy | Draining | StoreBusy):
-        return cls(message, retry_after_s=wait) if wait is not None else cls(message)
+    if issubclass(cls, TryLater):
+        return cls(message, retry_after_s=wait)
     if issubclass(cls, PatternError):
         exc = cls(message)
         exc.args = (message,)  # the server's message already starts with FILE:LINE:COL

@@ -14,9 +14,10 @@ Every error the service raises on purpose is a ``FanoutError``. Foreign exceptio
     │   └── Unsupported             a valid request this build does not support
     ├── NotFound                    no such job (HTTP 404)
     ├── Conflict                    not in a state that allows it: cancel a finished job (409)
-    ├── Busy                        the queue is full: try again later (HTTP 429)
-    ├── Draining                    the daemon is stopping and takes no new jobs (HTTP 503)
-    ├── StoreBusy                   another process holds the job store's lock (HTTP 503)
+    ├── TryLater                    a refusal that passes; ``retry_after_s`` says when
+    │   ├── Busy                    the queue is full (HTTP 429)
+    │   ├── Draining                the daemon is stopping and takes no new jobs (HTTP 503)
+    │   └── StoreBusy               another process holds the job store's lock (HTTP 503)
     ├── Unauthorized                a missing or wrong API token (HTTP 401)
     ├── NotAvailable                a feature that is not part of this build yet
     ├── WorkerError                 a worker (thread, process) failed while computing
@@ -47,6 +48,7 @@ __all__ = [
     "RuleError",
     "StoreBusy",
     "TimedOut",
+    "TryLater",
     "Unauthorized",
     "Unsupported",
     "WorkerError",
@@ -127,28 +129,29 @@ class Conflict(FanoutError):
     """Raised when a job is not in a state that allows the request (cancel a finished one)."""
 
 
-class Busy(FanoutError):
-    """Raised when the job queue is full; ``retry_after_s`` says when to try again."""
+class TryLater(FanoutError):
+    """A refusal that passes: ``retry_after_s`` (the class's default unless given) says when to
+    try again (HTTP ``Retry-After``)."""
 
-    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+    default_retry_after_s: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
         super().__init__(message)
-        self.retry_after_s = retry_after_s
+        self.retry_after_s = self.default_retry_after_s if retry_after_s is None else retry_after_s
 
 
-class Draining(FanoutError):
+class Busy(TryLater):
+    """Raised when the job queue is full."""
+
+
+class Draining(TryLater):
     """Raised when the daemon is stopping and takes no new jobs."""
 
-    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    default_retry_after_s: ClassVar[int] = 5
 
 
-class StoreBusy(FanoutError):
+class StoreBusy(TryLater):
     """Raised when the job store stays locked by another process past its busy timeout."""
-
-    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class Unauthorized(FanoutError):

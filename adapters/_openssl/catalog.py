@@ -57,15 +57,12 @@ def find_openssl(path: str = "") -> OpenSSL:
         raise OpenSSLNotFound(f"openssl {binary!r} cannot be read ({exc}): {_SET_PATH}") from exc
     with _cache_lock:
         cached = _cache.get(key)
-    if cached is None:
-        # Probed outside the lock so one slow binary does not hold up callers of another; two
-        # threads probing the same binary at once both succeed and agree on the first answer.
-        probed = _probe(binary)
-        with _cache_lock:
-            cached = _cache.setdefault(key, probed)
+    # Probed outside the lock so one slow binary does not hold up callers of another; two
+    # threads probing the same binary at once both succeed and agree on the first answer.
+    probed = _probe(binary) if cached is None else cached
     with _cache_lock:
-        _known[path] = cached
-    return cached
+        _known[path] = found = _cache.setdefault(key, probed)
+    return found
 
 
 def known_openssl(path: str = "") -> OpenSSL | None:

@@ -32,13 +32,12 @@ from service.errors import (
     BadParam,
     Busy,
     Conflict,
-    Draining,
     FanoutError,
     InvalidInput,
     NotAvailable,
     NotFound,
     PayloadTooLarge,
-    StoreBusy,
+    TryLater,
     Unauthorized,
 )
 
@@ -52,8 +51,7 @@ _STATUS: Final[tuple[tuple[type[FanoutError], int], ...]] = (
     (NotFound, 404),
     (Conflict, 409),
     (Busy, 429),
-    (Draining, 503),
-    (StoreBusy, 503),
+    (TryLater, 503),  # Draining, StoreBusy
     (NotAvailable, 501),
 )
 _AIOHTTP_TYPES: Final[Mapping[int, str]] = {
@@ -111,7 +109,7 @@ def error_response(
 
 def _from_service(exc: FanoutError) -> web.Response:
     headers: dict[str, str] = {}
-    if isinstance(exc, Busy | Draining | StoreBusy):
+    if isinstance(exc, TryLater):
         headers["Retry-After"] = str(max(1, exc.retry_after_s))
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="fanout"'

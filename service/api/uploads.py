@@ -52,8 +52,9 @@ def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]
             kind, params, secret=password, payload=_body(request, limit, chunk)
         )
         note_job(request, job)
-        # A job the request itself doomed (a body past the limit, an unknown cipher: the
-        # openssl binary is asked only when the job runs) answers as that refusal would.
+        # A job the request itself doomed answers as that refusal would: a body past the limit
+        # is known only as it streams, and a cipher only once openssl has been asked (the
+        # daemon asks at start; a run asks again).
         if job.error is not None and 400 <= (refused := status_named(job.error.type)) < 500:
             return error_response(refused, job.error.type, job.error.message)
         status = 201 if job.status is JobState.SUCCEEDED else 200

@@ -83,15 +83,15 @@ class Artifacts:
             return 0
         # Partial files may be hidden (".<id>….part"), as some writers name them.
         prefixes = (job.id, f".{job.id}")
-        return await anyio.to_thread.run_sync(self._remove_starting, prefixes)
+        return await anyio.to_thread.run_sync(self._remove, lambda name: name.startswith(prefixes))
 
     async def sweep_partials(self) -> int:
         """Create the directory if need be and delete the ``.part`` files a crash left behind."""
         await anyio.to_thread.run_sync(lambda: self._root.mkdir(parents=True, exist_ok=True))
-        return await anyio.to_thread.run_sync(self._remove_matching, f"*{PARTIAL}")
+        return await anyio.to_thread.run_sync(self._remove, lambda name: name.endswith(PARTIAL))
 
-    def _remove_starting(self, prefixes: tuple[str, ...]) -> int:
-        """Delete the files whose names start with one of ``prefixes``, in one directory pass."""
+    def _remove(self, wanted: Callable[[str], bool]) -> int:
+        """Delete the files whose names are ``wanted``, in one directory pass."""
         removed = 0
         try:
             entries = os.scandir(self._root)
@@ -99,16 +99,9 @@ class Artifacts:
             return 0  # no artifact was ever written
         with entries:
             for entry in entries:
-                if entry.name.startswith(prefixes):
+                if wanted(entry.name):
                     Path(entry.path).unlink(missing_ok=True)
                     removed += 1
-        return removed
-
-    def _remove_matching(self, pattern: str) -> int:
-        removed = 0
-        for path in self._root.glob(pattern):
-            path.unlink(missing_ok=True)
-            removed += 1
         return removed
 
 
