@@ -100,8 +100,8 @@ async def run_images(
 def cpu_workers(settings: PipelineSettings) -> int:
     """Resize (and encrypt) workers: ``resize_workers``, where 0 means one more than the cores.
 
-    Pillow releases the GIL while it decodes, resamples and encodes, but takes it back a dozen
-    times an image, and the event loop wants it too: with only one worker per core, a core sits
+    Pillow releases the GIL while it decodes, resamples and encodes, but takes it back between
+    those steps, and the event loop wants it too: with only one worker per core, a core sits
     idle whenever its worker waits for the GIL.
     """
     return settings.resize_workers or (os.cpu_count() or 1) + 1
