@@ -83,12 +83,16 @@ async def _check(outcome: Outcome, artifacts: Artifacts) -> tuple[dict[str, Any]
 
 
 def _synced_file(path: Path) -> bool:
-    """Whether ``path`` is a regular file; if so, its data is on the disk before this returns.
+    """Whether ``path`` is a regular file; if so, its data and its name are on the disk before
+    this returns.
 
     The job is recorded as succeeded next, and the store syncs at its checkpoints: the artifact
-    must not be emptier than its record after a power cut. The Life and pipeline writers sync
-    already (this costs them a syscall); the crypto library renames its output into place
-    unsynced, as ``openssl enc -out`` leaves a file.
+    must not be emptier than its record after a power cut, nor missing. The Life and pipeline
+    writers sync their data already (this costs them a syscall); the crypto library renames its
+    output into place unsynced, as ``openssl enc -out`` leaves a file. Every writer puts the file
+    in place by a rename, which is durable only once the directory is synced too (ext4 commits
+    it with the file's fsync, other file systems may not; after the file's, the directory's
+    fsync costs about 0.1 ms on this machine's ext4).
     """
     try:
         # O_NONBLOCK: a FIFO in its place must not block the open.
@@ -101,4 +105,9 @@ def _synced_file(path: Path) -> bool:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return True
