@@ -170,6 +170,25 @@ def test_looks_like_the_slow_reference(orientation: int, mode: str) -> None:
     assert mean_difference(result, expected) < 1
 
 
+@pytest.mark.parametrize("source", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_every_source_format_past_one_decoder_block_looks_like_the_reference(source: str) -> None:
+    # Past 64 KiB, Pillow's default block: the decoder is given the whole file in one call.
+    options: dict[str, dict[str, object]] = {
+        "JPEG": {"quality": 95},
+        "WEBP": {"quality": 95},
+        "TIFF": {"compression": "tiff_adobe_deflate"},
+    }
+    data = encode(photo((640, 480)), source, **options.get(source, {}))
+    assert len(data) > 64 * 1024
+    result = decode(resize(data, Box(160, 160), format="png"))
+
+    reference = Image.open(io.BytesIO(data)).convert("RGB")
+    expected = ImageOps.contain(reference, (160, 160), Image.Resampling.LANCZOS)
+    assert result.size == expected.size == (160, 120)
+    # A JPEG drafted at 1/4 scale differs by about 1 (of 255); a broken decode by far more.
+    assert mean_difference(result.convert("RGB"), expected) < 2
+
+
 def test_exif_orientation_6_turns_a_landscape_jpeg_portrait(landscape_jpeg: bytes) -> None:
     turned = encode(Image.open(io.BytesIO(landscape_jpeg)), "JPEG", exif=exif(6))
     result = resize(turned, BOX, format="jpeg")
