@@ -74,9 +74,14 @@ class StorageSettings:
 @final
 @dataclass(frozen=True, slots=True)
 class JobSettings:
-    """How many jobs run and wait at once, how a stop drains them, how long results stay."""
+    """How many jobs run (in total and of each kind) and wait at once, how a stop drains them,
+    how long results stay."""
 
     max_running: int = setting(4, min=1, max=1024)
+    max_running_life: int = setting(2, min=1, max=1024)
+    max_running_encrypt: int = setting(4, min=1, max=1024)
+    max_running_decrypt: int = setting(4, min=1, max=1024)
+    max_running_pipeline: int = setting(4, min=1, max=1024)
     max_queued: int = setting(100, min=0, max=1_000_000)
     shutdown_grace_s: float = setting(10.0, min=0.0, max=3600.0)
     retention_s: int = setting(86400, min=60, max=31_536_000)

@@ -1,9 +1,18 @@
-"""The line of queued jobs, first come first served, and a way to wait for the first one."""
+"""The line of queued jobs, first come first served among the kinds that may start a job.
+
+Each kind waits in a line of its own, and every entry carries its number of arrival, so the
+first entry of the whole line is the earliest of the kinds' first ones. ``pop`` asks about
+each kind in that order and takes the first entry of the first kind that may start: a job
+whose kind is at its ``[jobs] max_running_<kind>`` lets later jobs of other kinds pass it,
+without walking the thousands that may wait behind it.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from typing import final
 
 import anyio
@@ -15,57 +24,77 @@ __all__ = ["WaitingLine"]
 
 @final
 class WaitingLine:
-    """Queued entries in order, counted per kind; a cancelled one leaves the line at once."""
+    """Queued entries, a line per kind; a cancelled one leaves the line at once."""
 
-    __slots__ = ("_arrived", "_by_kind", "_entries")
+    __slots__ = ("_arrivals", "_changed", "_kinds", "_size")
 
     def __init__(self) -> None:
-        self._entries: deque[Entry] = deque()
-        self._by_kind: Counter[str] = Counter()
-        self._arrived = anyio.Event()
+        self._kinds: dict[str, deque[tuple[int, Entry]]] = {}
+        self._arrivals = itertools.count()
+        self._size = 0
+        self._changed = anyio.Event()
 
     def __repr__(self) -> str:
-        return f"<WaitingLine {len(self._entries)} waiting>"
+        return f"<WaitingLine {self._size} waiting>"
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._size
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter(self._entries)
+        """Every entry, in the order they arrived."""
+        return (entry for _, entry in heapq.merge(*self._kinds.values()))
 
     @property
     def by_kind(self) -> Mapping[str, int]:
         """How many jobs of each kind wait (kinds with none are left out)."""
-        return +self._by_kind
+        return {kind: len(line) for kind, line in self._kinds.items() if line}
 
     def append(self, entry: Entry) -> None:
-        self._entries.append(entry)
-        self._by_kind[entry.job.kind] += 1
-        self._arrived.set()
+        line = self._kinds.get(entry.job.kind)
+        if line is None:
+            line = self._kinds[entry.job.kind] = deque()
+        line.append((next(self._arrivals), entry))
+        self._size += 1
+        self._changed.set()
 
     def remove(self, entry: Entry) -> bool:
         """Take ``entry`` out of the line; False if it was not in it (it has started)."""
-        try:
-            self._entries.remove(entry)
-        except ValueError:
+        line = self._kinds.get(entry.job.kind)
+        if line is None:
             return False
-        self._by_kind[entry.job.kind] -= 1
-        return True
+        for index, (_, waiting) in enumerate(line):
+            if waiting is entry:
+                del line[index]
+                self._size -= 1
+                return True
+        return False
 
-    def pop(self) -> Entry | None:
-        """The first entry, or None if the line is empty."""
-        if not self._entries:
-            return None
-        entry = self._entries.popleft()
-        self._by_kind[entry.job.kind] -= 1
-        return entry
+    def pop(self, may_start: Callable[[str], bool] = lambda kind: True) -> Entry | None:
+        """The first entry of the first kind (in the order their first entries arrived) for
+        which ``may_start(kind)`` is true, or None. ``may_start`` is asked about a kind at most
+        once, and about none after it says yes: it may take that kind's slot as it answers."""
+        firsts = sorted((line[0][0], kind) for kind, line in self._kinds.items() if line)
+        for _, kind in firsts:
+            if may_start(kind):
+                self._size -= 1
+                return self._kinds[kind].popleft()[1]
+        return None
 
     def clear(self) -> None:
-        self._entries.clear()
-        self._by_kind.clear()
+        self._kinds.clear()
+        self._size = 0
+
+    def notify(self) -> None:
+        """Wake the waiters of :meth:`changed`: a job that could not start may start now."""
+        self._changed.set()
+
+    async def changed(self) -> None:
+        """Return at the next arrival or :meth:`notify`."""
+        if self._changed.is_set():
+            self._changed = anyio.Event()
+        await self._changed.wait()
 
     async def wait(self) -> None:
         """Return once the line holds an entry."""
-        while not self._entries:
-            self._arrived = anyio.Event()
-            await self._arrived.wait()
+        while not self._size:
+            await self.changed()

@@ -79,4 +79,9 @@ class Kind(Protocol):
         """The kind's time limit, or None."""
         ...
 
+    def max_running(self, settings: Settings) -> int | None:
+        """At most this many jobs of the kind run at once (within ``[jobs] max_running``), or
+        None for no bound of its own."""
+        ...
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome: ...

@@ -3,8 +3,9 @@
 One task group owns every task the manager starts: a dispatcher that hands queued jobs to
 free slots, one task per running job, a ticker that publishes progress, a retention sweeper
 and a task that stores again the ends of jobs a locked store refused. ``[jobs] max_running``
-slots (a ``CapacityLimiter``) bound the jobs running at once, and ``[jobs] max_queued`` the
-jobs waiting for a slot; past it ``submit`` raises ``Busy``.
+slots (a ``CapacityLimiter``) bound the jobs running at once, a kind's own bound (the kind's
+``max_running``, from ``[jobs] max_running_<kind>``) those of the kind among them, and ``[jobs]
+max_queued`` the jobs waiting for a slot; past it ``submit`` raises ``Busy``.
 
 A job with a payload (an upload, streamed into the job as it arrives) cannot wait in the queue,
 since its payload is the caller's request: the caller waits for a slot itself, the job runs in
@@ -78,7 +79,10 @@ class JobManager:
         self._settings = settings
         self._kinds = dict(kinds)
         self._live = LiveJobs(settings, store, artifacts)
-        self._slots = Slots(settings.jobs.max_running)
+        self._slots = Slots(
+            settings.jobs.max_running,
+            {name: kind.max_running(settings) for name, kind in self._kinds.items()},
+        )
         self._group: TaskGroup | None = None
         self._draining = False
         self._reserved = 0
@@ -146,7 +150,7 @@ class JobManager:
             return await self._run_with_payload(submission, payload)
         live = self._live
         # Jobs that would wait if this one were queued: those a free slot takes at once do not.
-        waiting = len(live.queue) + self._reserved + 1 - self._slots.free
+        waiting = len(live.queue) + self._reserved + 1 - self._slots.free(kind)
         if waiting > self._settings.jobs.max_queued:
             retry = live.tally.retry_after_s(slots=self._settings.jobs.max_running)
             raise Busy(
@@ -292,7 +296,7 @@ class JobManager:
         return Entry(job, kind, submission.params, secret=submission.secret, payload=payload)
 
     async def _run_with_payload(self, submission: Submission, payload: AsyncIterable[bytes]) -> Job:
-        async with self._slots.held():
+        async with self._slots.held(submission.kind.name):
             limit = self._settings.crypto.max_payload_bytes
             async with aclosing(bounded(payload, limit)) as stream:
                 entry = self._entry(submission, stream)

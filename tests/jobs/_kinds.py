@@ -37,8 +37,9 @@ class CountKind:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     payload_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, *, timeout_s: float | None = None) -> None:
+    def __init__(self, *, timeout_s: float | None = None, max_running: int | None = None) -> None:
         self.limit_s = timeout_s
+        self.at_once = max_running
         self.running = 0
         self.peak = 0
         self.cancelled = 0
@@ -50,6 +51,9 @@ class CountKind:
 
     def timeout_s(self, settings: Settings) -> float | None:
         return self.limit_s
+
+    def max_running(self, settings: Settings) -> int | None:
+        return self.at_once
 
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         assert isinstance(params, CountParams)
@@ -93,7 +97,8 @@ class GateKind:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     payload_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_running: int | None = None) -> None:
+        self.at_once = max_running
         self.running: set[str] = set()
         self.cancelled: list[str] = []
         self.gate = anyio.Event()
@@ -104,6 +109,9 @@ class GateKind:
 
     def timeout_s(self, settings: Settings) -> float | None:
         return None
+
+    def max_running(self, settings: Settings) -> int | None:
+        return self.at_once
 
     def release(self) -> None:
         self.gate.set()
@@ -149,6 +157,9 @@ class SecretKind:
     def timeout_s(self, settings: Settings) -> float | None:
         return None
 
+    def max_running(self, settings: Settings) -> int | None:
+        return None
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         assert isinstance(params, SecretParams)
         assert context.secret is not None
@@ -171,11 +182,17 @@ class UploadKind:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     payload_fields: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, *, max_running: int | None = None) -> None:
+        self.at_once = max_running
+
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
 
     def timeout_s(self, settings: Settings) -> float | None:
         return None
+
+    def max_running(self, settings: Settings) -> int | None:
+        return self.at_once
 
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         if context.payload is None:

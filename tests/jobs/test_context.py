@@ -14,7 +14,7 @@ from service.jobs.artifacts import Artifacts
 from service.jobs.context import RunContext
 from service.jobs.model import Job, JobProgress, JobState, new_job_id, now
 from tests.jobs._harness import eventually, finished, make_settings, names, running
-from tests.jobs._kinds import GateKind, kinds
+from tests.jobs._kinds import GateKind, UploadKind, kinds
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,34 @@ async def test_payload_jobs_wait_for_a_slot_but_not_in_the_queue(tmp_path: Path)
             gate.release()
         assert (await finished(manager, blocking.id)).status is JobState.SUCCEEDED
         assert uploaded[0].status is JobState.SUCCEEDED
+
+
+async def test_an_upload_waits_for_its_kinds_slot_and_holds_no_other(tmp_path: Path) -> None:
+    opened = anyio.Event()
+
+    async def held_open() -> AsyncIterator[bytes]:
+        yield b"a"
+        await opened.wait()
+        yield b"b"
+
+    settings = make_settings(tmp_path, max_running=2)
+    async with running(settings, kinds(UploadKind(max_running=1))) as (manager, _):
+        uploaded: list[Job] = []
+
+        async def upload(payload: AsyncIterator[bytes]) -> None:
+            uploaded.append(await manager.submit("upload", {}, payload=payload))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(upload, held_open())
+            await eventually(lambda: manager.stats().running == 1)
+            group.start_soon(upload, _chunks(b"c"))
+            await anyio.wait_all_tasks_blocked()
+            assert uploaded == []  # the second waits for the one upload slot
+            counted = await manager.submit("count", {"n": 1})  # and leaves the other free
+            assert (await finished(manager, counted.id)).status is JobState.SUCCEEDED
+            opened.set()
+        assert [job.status for job in uploaded] == [JobState.SUCCEEDED] * 2
+        assert [job.result for job in uploaded] == [{"bytes": 2}, {"bytes": 1}]
 
 
 async def test_a_caller_that_goes_away_cancels_its_upload(tmp_path: Path) -> None:

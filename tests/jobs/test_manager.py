@@ -73,6 +73,50 @@ async def test_no_more_than_max_running_jobs_run_at_once(tmp_path: Path) -> None
     assert count.peak == 2
 
 
+async def test_no_more_jobs_of_a_kind_run_at_once_than_its_own_bound(tmp_path: Path) -> None:
+    count = CountKind(max_running=2)
+    async with running(make_settings(tmp_path, max_running=4), kinds(count)) as (manager, _):
+        jobs = [await manager.submit("count", {"n": 3, "sleep_s": 0.01}) for _ in range(8)]
+        done = [await finished(manager, job.id) for job in jobs]
+    assert {job.status for job in done} == {JobState.SUCCEEDED}
+    assert count.peak == 2
+
+
+async def test_a_kind_at_its_own_bound_lets_later_jobs_of_other_kinds_start(
+    tmp_path: Path,
+) -> None:
+    gate = GateKind(max_running=1)
+    async with running(make_settings(tmp_path, max_running=3), kinds(gate)) as (manager, _):
+        first = await manager.submit("gate", {})
+        await gate.wait_running(1)
+        second = await manager.submit("gate", {})  # the one gate slot is taken: it waits
+        counted = await manager.submit("count", {"n": 2})
+        assert (await finished(manager, counted.id)).status is JobState.SUCCEEDED
+        assert (await manager.get(second.id)).status is JobState.QUEUED
+        assert gate.running == {first.id}
+        stats = manager.stats()
+        assert (stats.queued, stats.running) == (1, 1)
+        gate.release()
+        for job in (first, second):
+            assert (await finished(manager, job.id)).status is JobState.SUCCEEDED
+
+
+async def test_max_queued_counts_the_jobs_that_wait_for_their_kind(tmp_path: Path) -> None:
+    gate = GateKind(max_running=1)
+    settings = make_settings(tmp_path, max_running=2, max_queued=1)
+    async with running(settings, kinds(gate)) as (manager, _):
+        first = await manager.submit("gate", {})
+        await gate.wait_running(1)
+        second = await manager.submit("gate", {})  # waits for the gate slot, not for a slot
+        with pytest.raises(Busy, match=r"1 jobs are waiting, as many as \[jobs\] max_queued"):
+            await manager.submit("gate", {})
+        counted = await manager.submit("count", {"n": 1})  # the free slot takes it at once
+        assert (await finished(manager, counted.id)).status is JobState.SUCCEEDED
+        gate.release()
+        for job in (first, second):
+            assert (await finished(manager, job.id)).status is JobState.SUCCEEDED
+
+
 async def test_past_max_queued_waiting_jobs_submit_is_busy(tmp_path: Path) -> None:
     gate = GateKind()
     settings = make_settings(tmp_path, max_running=1, max_queued=2)

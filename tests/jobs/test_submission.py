@@ -45,6 +45,9 @@ class NestedKind:
     def timeout_s(self, settings: Settings) -> float | None:
         return None
 
+    def max_running(self, settings: Settings) -> int | None:
+        return None
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         raise NotImplementedError
 

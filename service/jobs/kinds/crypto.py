@@ -85,6 +85,11 @@ class CryptoKind:
         """``[crypto] timeout_s``: openssl's children are stopped past it."""
         return settings.crypto.timeout_s
 
+    def max_running(self, settings: Settings) -> int:
+        """``[jobs] max_running_decrypt`` or ``max_running_encrypt``."""
+        jobs = settings.jobs
+        return jobs.max_running_decrypt if self.decrypting else jobs.max_running_encrypt
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         job, settings = expect(params, CryptoParams), context.settings.crypto
         if context.secret is None:

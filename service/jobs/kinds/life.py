@@ -95,6 +95,10 @@ class LifeKind:
         """None: a run is bounded by its generations and cells, and stops when cancelled."""
         return None
 
+    def max_running(self, settings: Settings) -> int:
+        """``[jobs] max_running_life``: Life steps on this process's threads, one GIL."""
+        return settings.jobs.max_running_life
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         job, limits = expect(params, LifeParams), context.settings.life
         pattern, seed = await to_thread.run_sync(_source, job, limits.max_cells)

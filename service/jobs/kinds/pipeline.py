@@ -90,6 +90,10 @@ class PipelineKind:
         """None: every stage call has its own limit, ``[pipeline] stage_timeout_s``."""
         return None
 
+    def max_running(self, settings: Settings) -> int:
+        """``[jobs] max_running_pipeline``."""
+        return settings.jobs.max_running_pipeline
+
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         # Checked again with the settings it runs under: a queued job outlives a restart, and
         # the allowed sources or destinations may have changed since it was submitted.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from service.config import Settings
+from service.config import JobSettings, Settings
 from service.jobs import model
 from service.jobs.kind import Kind
 from service.jobs.kinds import KINDS, CryptoParams, LifeParams, PipelineParams
@@ -29,6 +29,15 @@ def test_each_kind_publishes_a_strict_schema_and_names_real_secret_fields(name: 
     assert kind.params.__struct_config__.frozen
     timeout = kind.timeout_s(Settings())
     assert timeout is None or timeout > 0
+
+
+def test_each_kind_is_bounded_by_its_own_jobs_key() -> None:
+    jobs = JobSettings(
+        max_running_life=1, max_running_encrypt=2, max_running_decrypt=3, max_running_pipeline=5
+    )
+    bounds = {name: kind.max_running(Settings(jobs=jobs)) for name, kind in KINDS.items()}
+    assert bounds == {"life": 1, "encrypt": 2, "decrypt": 3, "pipeline": 5}
+    assert KINDS["life"].max_running(Settings()) == 2
 
 
 def test_params_models_are_exported() -> None:
