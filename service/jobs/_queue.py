@@ -5,6 +5,10 @@ first entry of the whole line is the earliest of the kinds' first ones. ``pop`` 
 each kind in that order and takes the first entry of the first kind that may start: a job
 whose kind is at its ``[jobs] max_running_<kind>`` lets later jobs of other kinds pass it,
 without walking the thousands that may wait behind it.
+
+The kinds ``pop`` was refused stay refused until ``notify`` (a slot of a kind was given back):
+until then a job of such a kind arriving wakes no waiter of ``changed``, so a flood of one kind
+at its bound does not wake the dispatcher for every job only to be refused again.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ __all__ = ["WaitingLine"]
 class WaitingLine:
     """Queued entries, a line per kind; a cancelled one leaves the line at once."""
 
-    __slots__ = ("_arrivals", "_changed", "_kinds", "_size")
+    __slots__ = ("_arrivals", "_changed", "_kinds", "_refused", "_size")
 
     def __init__(self) -> None:
         self._kinds: dict[str, deque[tuple[int, Entry]]] = {}
         self._arrivals = itertools.count()
         self._size = 0
         self._changed = anyio.Event()
+        self._refused: set[str] = set()  # kinds the last ``pop`` could not start, until notified
 
     def __repr__(self) -> str:
         return f"<WaitingLine {self._size} waiting>"
@@ -55,7 +60,8 @@ class WaitingLine:
             line = self._kinds[entry.job.kind] = deque()
         line.append((next(self._arrivals), entry))
         self._size += 1
-        self._changed.set()
+        if entry.job.kind not in self._refused:
+            self._changed.set()
 
     def remove(self, entry: Entry) -> bool:
         """Take ``entry`` out of the line; False if it was not in it (it has started)."""
@@ -74,10 +80,12 @@ class WaitingLine:
         which ``may_start(kind)`` is true, or None. ``may_start`` is asked about a kind at most
         once, and about none after it says yes: it may take that kind's slot as it answers."""
         firsts = sorted((line[0][0], kind) for kind, line in self._kinds.items() if line)
+        refused = self._refused = set()
         for _, kind in firsts:
             if may_start(kind):
                 self._size -= 1
                 return self._kinds[kind].popleft()[1]
+            refused.add(kind)
         return None
 
     def clear(self) -> None:
@@ -86,10 +94,12 @@ class WaitingLine:
 
     def notify(self) -> None:
         """Wake the waiters of :meth:`changed`: a job that could not start may start now."""
+        self._refused.clear()
         self._changed.set()
 
     async def changed(self) -> None:
-        """Return at the next arrival or :meth:`notify`."""
+        """Return at the next :meth:`notify`, or arrival of a job of a kind the last ``pop``
+        did not refuse."""
         if self._changed.is_set():
             self._changed = anyio.Event()
         await self._changed.wait()
