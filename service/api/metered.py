@@ -9,6 +9,7 @@ interrupted by a drain or by the recovery of a crashed run.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import final
 
 from service.api.metrics import Metrics
@@ -38,6 +39,11 @@ class MeteredStore:
     async def put(self, job: Job) -> None:
         await self._store.put(job)
         self._metrics.observe(job)
+
+    async def put_many(self, jobs: Sequence[Job]) -> None:
+        await self._store.put_many(jobs)
+        for job in jobs:
+            self._metrics.observe(job)
 
     async def get(self, job_id: str) -> Job | None:
         return await self._store.get(job_id)

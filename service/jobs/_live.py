@@ -15,6 +15,7 @@ until the store takes it (and once more when the manager stops).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Final, final
 
 import anyio
@@ -37,6 +38,8 @@ PROGRESS_EVERY_S: Final = 0.1
 """How often progress is published to subscribers, at most."""
 STORE_EVERY_S: Final = 1.0
 """How often a running job's progress is stored, at most."""
+_END_BATCH: Final = 1000
+"""Queued jobs ended in one transaction by ``finish_waiting``."""
 _log: Final = logging.getLogger("service.jobs")
 
 
@@ -104,11 +107,28 @@ class LiveJobs:
                 self.unsaved[final.id] = final
             if final.status is not JobState.SUCCEEDED and final.started_at is not None:
                 await self._discard_files(final)  # a job that never started wrote nothing
-            self.tally.finished(final)
-            _log.info("job %s (%s) %s", final.id, final.kind, final.status)
-        self.active.pop(entry.job.id, None)
-        self.running.pop(entry.job.id, None)
-        entry.end()
+            self._ended(final)
+        self._let_go(entry)
+
+    async def finish_waiting(self, entries: Sequence[Entry], status: JobState) -> None:
+        """End ``status`` every entry of ``entries``: queued jobs taken out of the line.
+
+        No run can write them meanwhile, so they need neither a lock nor a task each: their
+        ends are stored ``_END_BATCH`` to a transaction, then published. A stop with a line of
+        100,000 jobs ends them in seconds rather than a minute.
+        """
+        for first in range(0, len(entries), _END_BATCH):
+            batch = entries[first : first + _END_BATCH]
+            finals = [stopped(entry.job, status) for entry in batch]
+            stored = await self._put_many(finals)
+            at = anyio.current_time()
+            for entry, job in zip(batch, finals, strict=True):
+                entry.job, entry.stored_at = job, at
+                entry.publish(job)
+                if not stored:
+                    self.unsaved[job.id] = job
+                self._ended(job)
+                self._let_go(entry)
 
     async def record(self, entry: Entry, job: Job) -> bool:
         """Make ``job`` the entry's snapshot, store it, then publish it; whether it was stored."""
@@ -205,6 +225,26 @@ class LiveJobs:
             _log.exception("job %s: could not store it as %s", job.id, job.status)
             return False
         return True
+
+    async def _put_many(self, jobs: Sequence[Job]) -> bool:
+        try:
+            await self.store.put_many(jobs)
+        except FanoutError as exc:
+            _log.warning("could not store the ends of %d jobs: %s", len(jobs), exc)
+            return False
+        except Exception:
+            _log.exception("could not store the ends of %d jobs", len(jobs))
+            return False
+        return True
+
+    def _ended(self, final: Job) -> None:
+        self.tally.finished(final)
+        _log.info("job %s (%s) %s", final.id, final.kind, final.status)
+
+    def _let_go(self, entry: Entry) -> None:
+        self.active.pop(entry.job.id, None)
+        self.running.pop(entry.job.id, None)
+        entry.end()
 
     async def _store_again(self, job: Job) -> None:
         try:

@@ -260,11 +260,7 @@ class JobManager:
         self._slots.stop()  # before the line is emptied, so no job in it starts meanwhile
         waiting = list(self._live.queue)
         self._live.queue.clear()
-        # All at once, so that their ends share the store's commits: one after another, a full
-        # line of thousands would hold the stop for as many commits (seconds past the grace).
-        async with anyio.create_task_group() as group:
-            for entry in waiting:
-                group.start_soon(self._live.finish, entry, stopped(entry.job, JobState.INTERRUPTED))
+        await self._live.finish_waiting(waiting, JobState.INTERRUPTED)
         await self._stop_running()
 
     async def sweep(self, *, at: float | None = None) -> int:

@@ -117,6 +117,13 @@ class SqliteJobStore:
     async def put(self, job: Job) -> None:
         await self._write(_UPSERT, _row(job))
 
+    async def put_many(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        writes = [(_UPSERT, _row(job)) for job in jobs]
+        await self._writes.flush()
+        await self._call(lambda db: _transaction(db, writes))
+
     async def get(self, job_id: str) -> Job | None:
         rows = await self._select("SELECT body FROM jobs WHERE id = ?", (job_id,))
         return rows[0] if rows else None

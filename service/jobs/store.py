@@ -13,6 +13,7 @@ message naming the store.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Final, Protocol
 
 from service.jobs.model import Job, JobState
@@ -32,6 +33,11 @@ class JobStore(Protocol):
 
     async def put(self, job: Job) -> None:
         """Replace the job with the same id by this newer snapshot."""
+        ...
+
+    async def put_many(self, jobs: Sequence[Job]) -> None:
+        """``put`` each job, all in one transaction (all or none), after every write begun
+        before the call."""
         ...
 
     async def get(self, job_id: str) -> Job | None:

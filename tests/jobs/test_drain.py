@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -128,32 +128,45 @@ async def test_a_submission_still_being_stored_when_the_drain_ends_is_interrupte
     assert kept.error.message == "the daemon stopped before it started"
 
 
-async def test_drain_stores_the_ends_of_a_long_line_together(
+async def test_drain_ends_a_long_line_a_batch_to_a_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # One after another, each end waited for a commit of its own: a full line of thousands
-    # held the stop for seconds past the grace period. Together, they share the commits.
-    storing = most = 0
-    put = SqliteJobStore.put
+    # A task, a lock and a turn in the commits per queued job held a stop with 100,000 jobs
+    # in line for most of a minute: the line's ends are stored 1,000 to a transaction now.
+    batches: list[int] = []
+    put_many = SqliteJobStore.put_many
 
-    async def counted(self: SqliteJobStore, job: Job) -> None:
-        nonlocal storing, most
-        storing += 1
-        most = max(most, storing)
-        try:
-            await put(self, job)
-        finally:
-            storing -= 1
+    async def counted(self: SqliteJobStore, jobs: Sequence[Job]) -> None:
+        batches.append(len(jobs))
+        await put_many(self, jobs)
 
     gate = GateKind()
-    settings = make_settings(tmp_path, max_running=1, max_queued=1000)
+    settings = make_settings(tmp_path, max_running=1, max_queued=2000)
     async with running(settings, kinds(gate)) as (manager, store):
         await manager.submit("gate", {})
         await gate.wait_running(1)
-        line = [await manager.submit("count", {}) for _ in range(300)]
-        monkeypatch.setattr(SqliteJobStore, "put", counted)
-        await manager.drain(0)
-        monkeypatch.undo()
+        line: list[Job] = []
+
+        async def submit() -> None:
+            line.append(await manager.submit("count", {}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(1200):
+                group.start_soon(submit)
+        seen: list[Job] = []
+
+        async def watch() -> None:
+            seen.extend([job async for job in manager.events(line[-1].id)])
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            await anyio.wait_all_tasks_blocked()
+            monkeypatch.setattr(SqliteJobStore, "put_many", counted)
+            await manager.drain(0)
+            monkeypatch.undo()
         ended = await store.with_status(JobState.INTERRUPTED)
+        assert manager.stats().queued == 0
+    assert batches == [1000, 200]
     assert {job.id for job in line} <= {job.id for job in ended}
-    assert most > len(line) // 2
+    assert [job.status for job in seen] == [JobState.QUEUED, JobState.INTERRUPTED]
+    assert seen[-1] in ended

@@ -152,6 +152,40 @@ async def test_a_failed_commit_reaches_every_writer_of_its_batch(tmp_path: Path)
         await store.aclose()
 
 
+async def test_put_many_stores_all_after_the_writes_begun_before_it(
+    store: SqliteJobStore,
+) -> None:
+    jobs = [_job() for _ in range(50)]
+    for job in jobs:
+        await store.add(job)
+    ended = [msgspec.structs.replace(job, status=JobState.INTERRUPTED) for job in jobs]
+    running = msgspec.structs.replace(jobs[0], status=JobState.RUNNING)
+    async with anyio.create_task_group() as group:
+        group.start_soon(store.put, running)  # its write begins before put_many
+        await anyio.wait_all_tasks_blocked()
+        await store.put_many(ended)
+    assert await store.with_status(JobState.INTERRUPTED) == ended
+    await store.put_many([])
+
+
+async def test_put_many_stores_all_or_none(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteJobStore.open(path, busy_timeout_s=0.05)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        jobs = [_job() for _ in range(3)]
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreBusy, match="busy: database is locked by another process"):
+            await store.put_many(jobs)
+        holder.execute("ROLLBACK")
+        assert await store.list(status=None, kind=None, limit=10, after=None) == []
+        await store.put_many(jobs)
+        assert await store.with_status(JobState.QUEUED) == jobs
+    finally:
+        holder.close()
+        await store.aclose()
+
+
 async def test_aclose_commits_the_writes_it_finds_first(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
     store = await SqliteJobStore.open(path)
