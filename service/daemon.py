@@ -18,7 +18,6 @@ forkserver and resource tracker, which would otherwise outlive the daemon by a m
 from __future__ import annotations
 
 import ipaddress
-import logging
 import signal
 import socket
 import sys
@@ -33,7 +32,7 @@ from aiohttp import web
 
 from adapters.processes import stop_helpers
 from service.api import AccessLog, Metrics, create_app
-from service.api.logs import ACCESS_LOG, API_LOG, SERVER_LOG, line
+from service.api.logs import ACCESS_LOG, API_LOG, SERVER_LOG, configure_logging, line
 from service.api.metered import MeteredStore
 from service.config import CryptoSettings, Settings
 from service.crypto import check_algorithm, openssl_for
@@ -65,9 +64,7 @@ def run(settings: Settings, *, token: str | None) -> None:
 
     Raises ConfigError (exit 2) when the daemon refuses to start.
     """
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    configure_logging(sys.stderr)
     try:
         anyio.run(_serve_until_signalled, settings, token, backend="asyncio")
     except BaseExceptionGroup as group:
