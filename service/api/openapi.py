@@ -29,7 +29,11 @@ _REASONS: Final[Mapping[int, str]] = {
     200: "OK",
     201: "Created: the job succeeded",
     202: "Accepted: the job is queued",
-    400: "Bad request: a wrong parameter (`field` names it) or body",
+    400: (
+        "Bad request: a wrong parameter (`field` names it) or body; or, in plain text, a request "
+        "the HTTP parser refused before any route ran (a request line or header past 8,190 "
+        "bytes, malformed HTTP), its message naming the fault"
+    ),
     401: "Unauthorized: the token is missing or wrong",
     404: "No such job",
     409: "Conflict: the job's state does not allow it",
@@ -38,6 +42,8 @@ _REASONS: Final[Mapping[int, str]] = {
     429: "Busy: the queue is full; see Retry-After",
     503: "Unavailable: the daemon is stopping, or its job store is locked; see Retry-After",
 }
+_PARSER_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
+"""What aiohttp's HTTP parser answers a request it cannot read, before the application runs."""
 _JOB_ID: Final = {"type": "string", "pattern": f"^{JOB_ID}$"}
 _PASSWORD: Final = {"type": "string", "minLength": 1}
 _AUTH: Final = (
@@ -105,6 +111,8 @@ def _responses(route: Route) -> dict[str, Any]:
         responses["200"] = {"description": "The job ended otherwise", "content": ok["content"]}
     for status in route.errors:
         error = _content(ErrorBody)
+        if status == 400:
+            error |= _content(_PARSER_MEDIA_TYPE)
         responses[str(status)] = {"description": _REASONS[status], "content": error}
     return responses
 

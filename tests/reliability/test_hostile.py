@@ -753,6 +753,15 @@ HEADER_CASES: Final = [
         headers=(JSON, (b"Content-Length", b"9" * 30)),
     ),
     get("control-character", b"/v1/jobs", type=PARSER, headers=((b"X-Note", b"a\x01b"),)),
+    # Found by the fuzzer: a query of a parameter repeated past 8 KiB.
+    get("request-line-too-long", b"/v1/jobs?kind=" + b"x" * 9000, type=PARSER, says=("8190",)),
+    get(
+        "header-too-long",
+        b"/v1/jobs",
+        type=PARSER,
+        says=("8190",),
+        headers=((b"X-Note", b"x" * 9000),),
+    ),
 ]
 
 _PRIVATE: Final = "not under an allowed prefix"
@@ -837,7 +846,11 @@ async def test_refused_with_a_status_and_a_message(
     assert reply.status == case.status, reply.body[:500]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     if case.type == PARSER:
+        # The media type the document declares for it beside the JSON error.
+        assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
         assert not reply.body.startswith(b"{")
+        for words in case.says:
+            assert words.encode() in reply.body, reply.body[:300]
         return
     error = reply.error()
     assert error["type"] == case.type, error
