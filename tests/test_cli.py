@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -354,9 +355,11 @@ def test_serve_refuses_a_public_address_without_a_token(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FANOUT_TOKEN", raising=False)
+    collecting = gc.get_threshold()
     outcome = fanout(capsys, "serve", "--host", "0.0.0.0", "--port", "0")
     assert outcome.code == 2
     assert "token" in outcome.err
+    assert gc.get_threshold() == collecting  # the daemon's own thresholds end with it
 
 
 # --- help -----------------------------------------------------------------------------------
