@@ -15,7 +15,7 @@ until the store takes it (and once more when the manager stops).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Final, final
 
 import anyio
@@ -215,25 +215,21 @@ class LiveJobs:
                 entry.stored_at = anyio.current_time()
 
     async def _put(self, job: Job) -> bool:
-        # On failure the job goes on (or ends) in memory; a restart finds it as last stored.
-        try:
-            await self.store.put(job)
-        except FanoutError as exc:  # the store says why (locked, full): no traceback needed
-            _log.warning("job %s: could not store it as %s: %s", job.id, job.status, exc)
-            return False
-        except Exception:
-            _log.exception("job %s: could not store it as %s", job.id, job.status)
-            return False
-        return True
+        return await self._stored(self.store.put(job), (job,))
 
     async def _put_many(self, jobs: Sequence[Job]) -> bool:
+        return await self._stored(self.store.put_many(jobs), jobs)
+
+    async def _stored(self, write: Awaitable[None], jobs: Sequence[Job]) -> bool:
+        """Whether ``write`` (of ``jobs``) was stored. On failure the jobs go on (or end) in
+        memory; a restart finds them as last stored."""
         try:
-            await self.store.put_many(jobs)
-        except FanoutError as exc:
-            _log.warning("could not store the ends of %d jobs: %s", len(jobs), exc)
+            await write
+        except FanoutError as exc:  # the store says why (locked, full): no traceback needed
+            _log.warning("%s: %s", _not_stored(jobs), exc)
             return False
         except Exception:
-            _log.exception("could not store the ends of %d jobs", len(jobs))
+            _log.exception("%s", _not_stored(jobs))
             return False
         return True
 
@@ -260,3 +256,9 @@ class LiveJobs:
             await self.artifacts.remove(job)
         except OSError:
             _log.exception("job %s: could not remove the files it left", job.id)
+
+
+def _not_stored(jobs: Sequence[Job]) -> str:
+    if len(jobs) == 1:
+        return f"job {jobs[0].id}: could not store it as {jobs[0].status}"
+    return f"could not store the ends of {len(jobs)} jobs"

@@ -34,22 +34,21 @@ class Slots:
 
     __slots__ = ("_dispatching", "_kinds", "_limiter", "_line", "_stopped", "_uploads")
 
-    def __init__(self, count: int, per_kind: Mapping[str, int | None] | None = None) -> None:
+    def __init__(self, line: WaitingLine, count: int, per_kind: Mapping[str, int | None]) -> None:
+        self._line = line
         self._limiter = anyio.CapacityLimiter(count)
         # A kind's bound at or past the total bounds nothing: such a kind gets no limiter.
         self._kinds = {
             kind: anyio.CapacityLimiter(limit)
-            for kind, limit in (per_kind or {}).items()
+            for kind, limit in per_kind.items()
             if limit is not None and limit < count
         }
-        self._line: WaitingLine | None = None
         self._dispatching: anyio.CancelScope | None = None
         self._uploads: set[anyio.CancelScope] = set()
         self._stopped = False
 
     def __repr__(self) -> str:
-        limiter = self._limiter
-        return f"<Slots {limiter.borrowed_tokens}/{limiter.total_tokens} taken>"
+        return f"<Slots {self._limiter.borrowed_tokens}/{self._limiter.total_tokens} taken>"
 
     def free(self, kind: str) -> float:
         """Slots a job of ``kind`` could take now."""
@@ -57,14 +56,12 @@ class Slots:
         own = self._kinds.get(kind)
         return free if own is None else min(free, own.available_tokens)
 
-    async def dispatch(
-        self, line: WaitingLine, group: TaskGroup, run: Callable[[Entry], Awaitable[None]]
-    ) -> None:
+    async def dispatch(self, group: TaskGroup, run: Callable[[Entry], Awaitable[None]]) -> None:
         """Start the first queued job whose kind may start one in ``group`` whenever a slot
         is free, until stopped."""
         if self._stopped:
             return
-        self._line = line
+        line = self._line
         self._dispatching = anyio.CancelScope()
         with self._dispatching:
             while True:
@@ -130,8 +127,7 @@ class Slots:
     def _release(self, token: object, own: anyio.CapacityLimiter | None, *, total: bool) -> None:
         if own is not None:
             own.release_on_behalf_of(token)
-            if self._line is not None:
-                self._line.notify()  # a job of this kind waiting in line may start now
+            self._line.notify()  # a job of this kind waiting in line may start now
         if total:
             self._limiter.release_on_behalf_of(token)
 

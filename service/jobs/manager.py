@@ -80,6 +80,7 @@ class JobManager:
         self._kinds = dict(kinds)
         self._live = LiveJobs(settings, store, artifacts)
         self._slots = Slots(
+            self._live.queue,
             settings.jobs.max_running,
             {name: kind.max_running(settings) for name, kind in self._kinds.items()},
         )
@@ -100,7 +101,7 @@ class JobManager:
             live.enqueue(Entry(job.job, job.kind, job.params))
         group = self._group = anyio.create_task_group()
         await group.__aenter__()
-        group.start_soon(self._slots.dispatch, live.queue, group, live.execute)
+        group.start_soon(self._slots.dispatch, group, live.execute)
         group.start_soon(live.tick)
         group.start_soon(live.store_unsaved_periodically)
         group.start_soon(sweep_periodically, live.store, live.artifacts, self._settings)
