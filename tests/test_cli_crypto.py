@@ -23,6 +23,8 @@ from typing import Any, Final, final
 
 import pytest
 
+from tests._sealed import sealed
+
 PASSWORD: Final = "correct horse battery staple"
 WITH_PASSWORD: Final = {"FANOUT_PASSWORD": PASSWORD}
 ITERATIONS: Final = ("--iterations", "1000")
@@ -201,7 +203,9 @@ def test_password_file_with_crlf_interoperates_with_openssl(tmp_path: Path, plai
     assert back.read_bytes() == PLAINTEXT
 
 
-def test_wrong_password_leaves_no_output(tmp_path: Path, ciphertext: Path) -> None:
+def test_wrong_password_leaves_no_output(tmp_path: Path) -> None:
+    ciphertext = tmp_path / "sealed"
+    ciphertext.write_bytes(sealed(PLAINTEXT, PASSWORD, wrong="Tr0ub4dor&3"))
     before = sorted(tmp_path.iterdir())
     argv = ("decrypt", ciphertext, "-o", tmp_path / "opened", *ITERATIONS)
     done = fanout(*argv, env={"FANOUT_PASSWORD": "Tr0ub4dor&3"})

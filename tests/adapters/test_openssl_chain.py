@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 
 import anyio
 import pytest
@@ -37,6 +38,7 @@ from adapters.openssl import (
     run_chain,
     spawner,
 )
+from tests._sealed import sealed
 from tests.adapters._children import child_pids, open_fds, read_proc
 
 pytestmark = pytest.mark.anyio
@@ -181,13 +183,8 @@ async def test_the_books_legacy_algorithms_run_with_the_legacy_provider(
 
 
 async def test_a_wrong_password_says_so(binary: OpenSSL, runner: str) -> None:
-    # A wrong key still yields valid padding about once in 256 tries (CBC has no MAC), so the
-    # ciphertext is made with a fixed salt: this one fails the padding check every time.
-    # (With -S, openssl writes no header: the test adds it.)
-    salt = bytes(range(1, 9))
-    ciphertext = b"Salted__" + salt
-    ciphertext += await openssl(
-        *OPENSSL_DEC, "-e", "-S", salt.hex(), "-pass", f"pass:{SECRET}", data=bytes(1_000)
+    ciphertext = await anyio.to_thread.run_sync(
+        partial(sealed, bytes(1_000), SECRET, wrong="not the password", iterations=ITERATIONS)
     )
     assert (await decrypt(binary, runner, ciphertext))[0] == bytes(1_000)
     with pytest.raises(ChildFailed, match="bad decrypt: wrong password or corrupted input") as info:

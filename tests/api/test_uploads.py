@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 from typing import Any, Final
 
 import anyio
@@ -11,8 +12,9 @@ import pytest
 from service.client import Client
 from service.jobs.model import Job, JobState
 from service.testing import serve
+from tests._sealed import sealed
 from tests.adapters._children import child_pids
-from tests.api._http import Stalled, eventually, in_background, request, upload
+from tests.api._http import OCTETS, Stalled, eventually, in_background, request, upload
 
 pytestmark = pytest.mark.anyio
 
@@ -57,8 +59,8 @@ async def test_upload_round_trip_with_options() -> None:
 
 async def test_a_wrong_password_is_a_failed_job_not_an_http_error() -> None:
     async with serve(FAST) as client:
-        sealed = (await upload(client, "encrypt", PLAIN)).job()
-        ciphertext = await client.result(sealed.id)
+        made = partial(sealed, PLAIN, OCTETS["X-Fanout-Password"], wrong="no")
+        ciphertext = await anyio.to_thread.run_sync(made)
         wrong = await upload(client, "decrypt", ciphertext, headers={"X-Fanout-Password": "no"})
         assert wrong.status == 200
         job = wrong.job()

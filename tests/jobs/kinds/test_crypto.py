@@ -6,6 +6,7 @@ import base64
 import os
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ import pytest
 from service.config import CryptoSettings, Settings
 from service.errors import BadParam, CryptoFailed, PayloadTooLarge
 from service.jobs.kinds.crypto import MEDIA_TYPE, CryptoParams, DecryptKind, EncryptKind
+from tests._sealed import sealed
 from tests.jobs.kinds._context import Context, stored_params
 
 pytestmark = pytest.mark.anyio
@@ -107,12 +109,8 @@ async def test_a_stream_past_the_limit_is_stopped_and_leaves_no_artifact(tmp_pat
 
 
 async def test_a_wrong_password_fails_without_an_artifact(tmp_path: Path) -> None:
-    sealed = await ENCRYPT.run(
-        CryptoParams(data=base64.b64encode(b"secret" * 100).decode(), password=""),
-        context(tmp_path),
-    )
-    assert sealed.artifact is not None
-    ciphertext = base64.b64encode(sealed.artifact.read_bytes()).decode()
+    made = partial(sealed, b"secret" * 100, PASSWORD, wrong="wrong")
+    ciphertext = base64.b64encode(await anyio.to_thread.run_sync(made)).decode()
     opening = Context(tmp_path / "out", settings=FAST, secret="wrong")
     opening.directory.mkdir()
     with pytest.raises(CryptoFailed, match="wrong password or corrupted input"):
