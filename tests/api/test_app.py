@@ -37,6 +37,32 @@ async def test_healthz_and_request_ids() -> None:
         assert odd.headers["X-Request-Id"] != "a b\tc"
 
 
+async def test_every_kind_of_answer_sends_the_request_id_back() -> None:
+    # JSON, an error, a refusal of the token, a file, a stream and the metrics text: the
+    # stream sends its headers from the handler, the rest from the middleware.
+    async with serve(token="t0ken") as client:
+        auth = {"Authorization": "Bearer t0ken"}
+        job = await client.wait((await client.submit("life", LIFE["params"])).id)
+        paths = [
+            ("POST", "/v1/jobs", {"json": LIFE}, 202),
+            ("GET", f"/v1/jobs/{job.id}", {}, 200),
+            ("GET", f"/v1/jobs/{job.id}/result", {}, 200),
+            ("GET", f"/v1/jobs/{job.id}/events", {}, 200),
+            ("POST", f"/v1/jobs/{job.id}/cancel", {}, 409),
+            ("GET", "/v2/nothing", {}, 404),
+            ("GET", "/metrics", {}, 200),
+            ("GET", "/openapi.json", {}, 200),
+        ]
+        for number, (method, path, options, status) in enumerate(paths):
+            given = {"X-Request-Id": f"r-{number}", **auth}
+            reply = await request(client, method, path, headers=given, **options)
+            assert (path, reply.status) == (path, status)
+            assert reply.headers["X-Request-Id"] == f"r-{number}", path
+        refused = await request(client, "GET", "/v1/jobs", headers={"X-Request-Id": "r-x"})
+        assert refused.status == 401
+        assert refused.headers["X-Request-Id"] == "r-x"
+
+
 async def test_submit_answers_202_with_location() -> None:
     async with serve() as client:
         reply = await request(client, "POST", "/v1/jobs", json=LIFE)
