@@ -63,9 +63,12 @@ async def read_json(request: web.Request, model: type[T], *, what: str) -> T:
     except msgspec.ValidationError as exc:
         raise _invalid(str(exc), what) from None
     except msgspec.DecodeError as exc:
+        # msgspec 0.23 says "Invalid UTF-8 encoded string", without saying where.
+        if "UTF-8" in str(exc):
+            raise _not_utf8(data) from None
         raise InvalidInput(f"malformed JSON body: {exc}") from None
     except UnicodeDecodeError:
-        # msgspec checks UTF-8 only when it makes a str, and lets Python's error through.
+        # msgspec before 0.23 checks UTF-8 only as it makes a str, and lets Python's error out.
         raise _not_utf8(data) from None
     except RecursionError:
         # msgspec nests on the C stack, as deep as the interpreter's recursion limit allows.
