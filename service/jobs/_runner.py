@@ -8,9 +8,6 @@ interrupted).
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,7 +15,7 @@ import msgspec
 
 from service.errors import FanoutError, TimedOut
 from service.jobs._transitions import failed, succeeded
-from service.jobs.artifacts import Artifacts
+from service.jobs.artifacts import Artifacts, sync_artifact
 from service.jobs.context import RunContext
 from service.jobs.kind import Kind, Outcome
 from service.jobs.model import Job
@@ -71,43 +68,6 @@ async def _check(outcome: Outcome, artifacts: Artifacts) -> tuple[dict[str, Any]
         name = artifacts.relative(outcome.artifact)
     except ValueError as exc:
         raise FanoutError(f"the job's artifact is misplaced: {exc}") from exc
-    try:
-        synced = await anyio.to_thread.run_sync(_synced_file, artifacts.root / name)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        message = f"the job's artifact {name} cannot be synced to the disk: {reason}"
-        raise FanoutError(message) from exc
-    if not synced:
-        raise FanoutError(f"the job's artifact {name} was never written")
+    if not outcome.synced:
+        await anyio.to_thread.run_sync(sync_artifact, artifacts.root / name)
     return result, name
-
-
-def _synced_file(path: Path) -> bool:
-    """Whether ``path`` is a regular file; if so, its data and its name are on the disk before
-    this returns.
-
-    The job is recorded as succeeded next, and the store syncs at its checkpoints: the artifact
-    must not be emptier than its record after a power cut, nor missing. The Life and pipeline
-    writers sync their data already (this costs them a syscall); the crypto library renames its
-    output into place unsynced, as ``openssl enc -out`` leaves a file. Every writer puts the file
-    in place by a rename, which is durable only once the directory is synced too (ext4 commits
-    it with the file's fsync, other file systems may not; after the file's, the directory's
-    fsync costs about 0.1 ms on this machine's ext4).
-    """
-    try:
-        # O_NONBLOCK: a FIFO in its place must not block the open.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return False
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return True

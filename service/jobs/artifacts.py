@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from collections.abc import AsyncIterable, Awaitable, Callable
 from pathlib import Path
 from typing import Final, ParamSpec, TypeVar, final
@@ -22,7 +23,7 @@ import anyio
 from service.errors import FanoutError
 from service.jobs.model import Job
 
-__all__ = ["PARTIAL", "Artifacts", "is_job_id", "write_atomic", "write_bytes"]
+__all__ = ["PARTIAL", "Artifacts", "is_job_id", "sync_artifact", "write_atomic", "write_bytes"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -136,6 +137,49 @@ async def write_bytes(path: Path, data: bytes) -> int:
         yield data
 
     return await write_atomic(path, once())
+
+
+def sync_artifact(path: Path) -> None:
+    """Make sure ``path`` is a regular file whose data and name are on the disk (blocking: on a
+    worker thread); FanoutError saying why it is not.
+
+    A job is recorded as succeeded next, and the store syncs at its checkpoints: the artifact
+    must not be emptier than its record after a power cut, nor missing. The Life and pipeline
+    writers sync their data already (this costs them a syscall); the crypto library renames its
+    output into place unsynced, as ``openssl enc -out`` leaves a file. Every writer puts the file
+    in place by a rename, which is durable only once the directory is synced too (ext4 commits
+    it with the file's fsync, other file systems may not; after the file's, the directory's
+    fsync costs about 0.1 ms on this machine's ext4).
+    """
+    try:
+        synced = _synced_file(path)
+    except OSError as exc:
+        message = (
+            f"the job's artifact {path.name} cannot be synced to the disk: {exc.strerror or exc}"
+        )
+        raise FanoutError(message) from exc
+    if not synced:
+        raise FanoutError(f"the job's artifact {path.name} was never written")
+
+
+def _synced_file(path: Path) -> bool:
+    try:
+        # O_NONBLOCK: a FIFO in its place must not block the open.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return True
 
 
 async def _disk(

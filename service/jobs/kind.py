@@ -54,11 +54,17 @@ class JobContext(Protocol):
 @final
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A finished job: its result summary (JSON-able) and artifact, if it made one."""
+    """A finished job: its result summary (JSON-able) and artifact, if it made one.
+
+    ``synced``: the kind has made the artifact durable itself, in the thread that wrote it
+    (:func:`~service.jobs.artifacts.sync_artifact`), so the manager need not send it to a
+    worker thread once more to do so.
+    """
 
     result: dict[str, Any]
     artifact: Path | None = None
     media_type: str | None = None
+    synced: bool = False
 
 
 class Kind(Protocol):

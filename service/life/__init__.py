@@ -21,7 +21,16 @@ from service.life.formats import (
 from service.life.pattern import Pattern
 from service.life.render import GifFrames, png_bytes, render_gif, render_png
 from service.life.rules import CONWAY, Rule, parse_rule
-from service.life.run import LifeResult, resolve_topology, run_life, run_life_async
+from service.life.run import (
+    LifePlan,
+    LifeResult,
+    resolve_topology,
+    run_life,
+    run_life_async,
+    settle_life,
+    step_plan,
+    step_plan_blocking,
+)
 from service.life.soup import Soup, parse_soup
 from service.life.strategies import STRATEGY_NAMES
 from service.life.topology import Topology, parse_size
@@ -32,6 +41,7 @@ __all__ = [
     "STRATEGY_NAMES",
     "Chunking",
     "GifFrames",
+    "LifePlan",
     "LifeResult",
     "Pattern",
     "Rule",
@@ -50,5 +60,8 @@ __all__ = [
     "resolve_topology",
     "run_life",
     "run_life_async",
+    "settle_life",
+    "step_plan",
+    "step_plan_blocking",
     "write_pattern",
 ]

@@ -25,7 +25,7 @@ from service.life.chunks import BandJob, CellJob, Grid, LocalGrid, run_band, run
 from service.life.engines import get_engine
 from service.life.pattern import Cells
 from service.life.rules import Rule
-from service.life.strategies import Strategy
+from service.life.strategies import BlockingMap, Strategy
 
 __all__ = ["CELL_CHUNK_LIMIT", "Chunking", "FanoutStepper"]
 
@@ -84,11 +84,40 @@ class FanoutStepper:
             return cells.copy()
         if self.chunking.cells:
             return await self._by_cell(cells, rule, generations, wrap_x, wrap_y)
-        return await self._by_band(cells, rule, generations, wrap_x, wrap_y)
+        run = self._band_run(cells, rule, generations, wrap_x, wrap_y)
+        blocking = self.strategy.blocking()
+        with self._buffers(pack(cells), owned=True) as (source, target, read):
+            if blocking is not None:
+                # Every round on one worker thread: a meeting costs a hand-off between threads
+                # (~50 us here) instead of two trips through the event loop (~200 us).
+                source = await to_thread.run_sync(run.every_round, blocking, source, target)
+            else:
+                for gens in run.rounds:
+                    await self.strategy.map(run_band, run.dispatch(source, target, gens))
+                    source, target = target, source
+            return unpack(cast(Words, read(source)), run.width)
 
-    async def _by_band(
-        self, cells: Cells, rule: Rule, generations: int, wrap_x: bool, wrap_y: bool
+    def advance_blocking(
+        self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
     ) -> Cells:
+        """:meth:`advance` in the calling worker thread (one of ``anyio.to_thread``'s), for a
+        strategy with a blocking map and chunks that are bands."""
+        blocking = self.strategy.blocking()
+        if blocking is None or self.chunking.cells:
+            raise TypeError(
+                f"the {self.strategy.name} strategy with {self.chunking} cannot step from a "
+                "worker thread: await advance() instead"
+            )
+        if generations == 0 or cells.size == 0:
+            return cells.copy()
+        run = self._band_run(cells, rule, generations, wrap_x, wrap_y)
+        with self._buffers(pack(cells), owned=True) as (source, target, read):
+            source = run.every_round(blocking, source, target)
+            return unpack(cast(Words, read(source)), run.width)
+
+    def _band_run(
+        self, cells: Cells, rule: Rule, generations: int, wrap_x: bool, wrap_y: bool
+    ) -> _BandRun:
         height, width = cells.shape
         bands = self.chunking.bands(height, self.strategy.workers)
         self.chunks = max(self.chunks, len(bands))
@@ -102,44 +131,7 @@ class FanoutStepper:
         rounds = [depth] * (generations // depth)
         if generations % depth:
             rounds.append(generations % depth)
-        single = len(bands) == 1
-
-        def dispatch(source: Grid, target: Grid, gens: int) -> list[BandJob]:
-            return [
-                BandJob(
-                    source,
-                    target,
-                    band,
-                    width,
-                    gens,
-                    wrap_x,
-                    wrap_y,
-                    self.name,
-                    rule.birth_mask,
-                    rule.survival_mask,
-                    single,
-                )
-                for band in bands
-            ]
-
-        words = pack(cells)
-        with self._buffers(words, owned=True) as (source, target, read):
-            if (blocking := self.strategy.blocking()) is not None:
-                # Every round on one worker thread: a meeting costs a hand-off between threads
-                # (~50 us here) instead of two trips through the event loop (~200 us).
-                def every_round(source: Grid, target: Grid) -> Grid:
-                    for gens in rounds:
-                        from_thread.check_cancelled()
-                        blocking(run_band, dispatch(source, target, gens))
-                        source, target = target, source
-                    return source
-
-                source = await to_thread.run_sync(every_round, source, target)
-            else:
-                for gens in rounds:
-                    await self.strategy.map(run_band, dispatch(source, target, gens))
-                    source, target = target, source
-            return unpack(cast(Words, read(source)), width)
+        return _BandRun(bands, rounds, width, wrap_x, wrap_y, self.name, rule)
 
     async def _by_cell(
         self, cells: Cells, rule: Rule, generations: int, wrap_x: bool, wrap_y: bool
@@ -184,6 +176,49 @@ class FanoutStepper:
             one.array[...] = initial
             blocks = {one.spec: one, two.spec: two}
             yield one.spec, two.spec, lambda grid: blocks[grid].array.copy()  # type: ignore[index]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _BandRun:
+    """One ``advance`` by bands: the bands, the generations of each round between meetings,
+    and the dispatch of a round."""
+
+    bands: list[Band]
+    rounds: list[int]
+    width: int
+    wrap_x: bool
+    wrap_y: bool
+    engine: str
+    rule: Rule
+
+    def dispatch(self, source: Grid, target: Grid, generations: int) -> list[BandJob]:
+        single = len(self.bands) == 1
+        birth, survival = self.rule.birth_mask, self.rule.survival_mask
+        return [
+            BandJob(
+                source,
+                target,
+                band,
+                self.width,
+                generations,
+                self.wrap_x,
+                self.wrap_y,
+                self.engine,
+                birth,
+                survival,
+                single,
+            )
+            for band in self.bands
+        ]
+
+    def every_round(self, blocking: BlockingMap, source: Grid, target: Grid) -> Grid:
+        """Every round through ``blocking``, from a worker thread; the grid holding the end."""
+        for generations in self.rounds:
+            from_thread.check_cancelled()
+            blocking(run_band, self.dispatch(source, target, generations))
+            source, target = target, source
+        return source
 
 
 def _read_local(grid: Grid) -> npt.NDArray[np.generic]:

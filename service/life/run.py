@@ -18,11 +18,27 @@ from service.life.engines import choose_engine
 from service.life.fanout import Chunking, FanoutStepper
 from service.life.pattern import BBox, Pattern
 from service.life.rules import CONWAY, Rule
-from service.life.strategies import choose_strategy, make_strategy
+from service.life.strategies import Strategy, choose_strategy, make_strategy
 from service.life.topology import KINDS, Topology
-from service.life.universe import Progress, Snapshot, place, step_universe
+from service.life.universe import (
+    Progress,
+    Snapshot,
+    Stepped,
+    place,
+    step_universe,
+    step_universe_blocking,
+)
 
-__all__ = ["LifeResult", "resolve_topology", "run_life", "run_life_async"]
+__all__ = [
+    "LifePlan",
+    "LifeResult",
+    "resolve_topology",
+    "run_life",
+    "run_life_async",
+    "settle_life",
+    "step_plan",
+    "step_plan_blocking",
+]
 
 
 @final
@@ -143,6 +159,56 @@ async def run_life_async(
     Cancelling the calling task stops the run within one dispatch, its workers stopped.
     ``progress`` and ``snapshot`` are passed to :func:`~service.life.universe.step_universe`.
     """
+    plan = settle_life(
+        pattern,
+        generations,
+        limits=limits,
+        rule=rule,
+        topology=topology,
+        engine=engine,
+        strategy=strategy,
+        workers=workers,
+        chunking=chunking,
+    )
+    return await step_plan(
+        plan, limits=limits, executor=executor, progress=progress, every=every, snapshot=snapshot
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LifePlan:
+    """A run checked and settled, not yet stepped: its universe, engine and fan-out."""
+
+    pattern: Pattern
+    placed: Pattern
+    generations: int
+    rule: Rule
+    topology: Topology
+    engine: str
+    strategy: str
+    workers: int
+    chunking: Chunking
+
+    @property
+    def serial(self) -> bool:
+        """Whether the run is serial by bands, which :func:`step_plan_blocking` can step."""
+        return self.strategy == "serial" and not self.chunking.cells
+
+
+def settle_life(
+    pattern: Pattern,
+    generations: int,
+    *,
+    limits: LifeSettings,
+    rule: Rule | None = None,
+    topology: Topology | None = None,
+    engine: str = "auto",
+    strategy: str = "auto",
+    workers: int | None = None,
+    chunking: Chunking | None = None,
+) -> LifePlan:
+    """Check a run against ``limits`` and settle its choices (see :func:`run_life_async`)."""
     if not 0 <= generations <= limits.max_generations:
         raise LimitExceeded(
             f"generations = {generations}: must be 0 to {limits.max_generations} "
@@ -163,40 +229,85 @@ async def run_life_async(
         per_cell=chunking.cells,
         max_workers=limits.max_workers,
     )
-    fanout = make_strategy(strategy, workers=workers, limits=limits, executor=executor)
-    stepper = FanoutStepper(engine, fanout, chunking)
+    return LifePlan(
+        pattern, placed, generations, rule, topology, engine, strategy, workers, chunking
+    )
+
+
+async def step_plan(
+    plan: LifePlan,
+    *,
+    limits: LifeSettings,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    every: int = 0,
+    snapshot: Snapshot | None = None,
+) -> LifeResult:
+    """Step a settled run with its strategy's workers (see :func:`run_life_async`)."""
+    fanout = make_strategy(plan.strategy, workers=plan.workers, limits=limits, executor=executor)
+    stepper = FanoutStepper(plan.engine, fanout, plan.chunking)
     async with fanout:
         stepped = await step_universe(
-            placed,
-            rule,
-            topology,
-            generations,
+            plan.placed,
+            plan.rule,
+            plan.topology,
+            plan.generations,
             stepper=stepper,
             max_cells=limits.max_cells,
             progress=progress,
             every=every,
             snapshot=snapshot,
         )
+    return _result(plan, stepped, stepper, fanout)
+
+
+def step_plan_blocking(
+    plan: LifePlan, *, limits: LifeSettings, progress: Progress | None = None
+) -> LifeResult:
+    """Step a :attr:`~LifePlan.serial` run in the calling thread, one of
+    ``anyio.to_thread``'s: the same rounds as :func:`step_plan`, and cancelled the same way,
+    without a trip through the event loop for each."""
+    if not plan.serial:
+        raise ValueError(f"a {plan.strategy} run fans out from the event loop: use step_plan")
+    # The serial strategy starts no workers: entering it (async) would do nothing.
+    fanout = make_strategy("serial", workers=1, limits=limits)
+    stepper = FanoutStepper(plan.engine, fanout, plan.chunking)
+    stepped = step_universe_blocking(
+        plan.placed,
+        plan.rule,
+        plan.topology,
+        plan.generations,
+        stepper=stepper,
+        max_cells=limits.max_cells,
+        progress=progress,
+    )
+    return _result(plan, stepped, stepper, fanout)
+
+
+def _result(
+    plan: LifePlan, stepped: Stepped, stepper: FanoutStepper, fanout: Strategy
+) -> LifeResult:
+    start = plan.pattern
     final = Pattern(
         stepped.pattern.cells,
         stepped.pattern.x,
         stepped.pattern.y,
-        rule,
-        topology,
-        pattern.generation + generations,
-        pattern.name,
-        pattern.comments,
+        plan.rule,
+        plan.topology,
+        start.generation + plan.generations,
+        start.name,
+        start.comments,
     )
     return LifeResult(
         final,
         final.generation,
-        rule,
-        topology,
-        engine,
+        plan.rule,
+        plan.topology,
+        plan.engine,
         stepped.elapsed_s,
         stepped.cell_updates,
-        strategy,
-        workers,
+        plan.strategy,
+        plan.workers,
         max(1, stepper.chunks),
         fanout.peak_threads,
         fanout.threads_started,

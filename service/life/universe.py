@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Final, Protocol, final
+from typing import Final, Protocol, cast, final
 
 import numpy as np
 
@@ -21,7 +21,16 @@ from service.life.pattern import Cells, Pattern, bounding_box
 from service.life.rules import Rule
 from service.life.topology import Topology
 
-__all__ = ["Progress", "Snapshot", "Stepped", "Stepper", "place", "step_universe"]
+__all__ = [
+    "BlockingStepper",
+    "Progress",
+    "Snapshot",
+    "Stepped",
+    "Stepper",
+    "place",
+    "step_universe",
+    "step_universe_blocking",
+]
 
 Progress = Callable[[int, int], None]
 """Called with (generations done, generations asked) after each round; it may raise to stop."""
@@ -39,6 +48,17 @@ class Stepper(Protocol):
         ...
 
     async def advance(
+        self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
+    ) -> Cells: ...
+
+
+class BlockingStepper(Protocol):
+    """A :class:`Stepper` called from a worker thread, that steps in that thread."""
+
+    @property
+    def rate_hint(self) -> float: ...
+
+    def advance_blocking(
         self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
     ) -> Cells: ...
 
@@ -96,21 +116,97 @@ async def step_universe(
     there is handed to ``snapshot`` (for animations), and so is the last generation.
     Cancelling the calling task stops the run at the end of the strategy's current dispatch.
     """
+    _check_rule(rule, topology)
+    plan = _plan(
+        pattern, topology, generations, stepper.rate_hint, max_cells, progress, every, snapshot
+    )
+    step = _advanced(plan, None)
+    while isinstance(step, _Step):
+        wrap = step.wrap
+        cells = await stepper.advance(step.cells, rule, step.generations, wrap_x=wrap, wrap_y=wrap)
+        step = _advanced(plan, cells)
+    return step
+
+
+def step_universe_blocking(
+    pattern: Pattern,
+    rule: Rule,
+    topology: Topology,
+    generations: int,
+    *,
+    stepper: BlockingStepper,
+    max_cells: int,
+    progress: Progress | None = None,
+) -> Stepped:
+    """:func:`step_universe` in the calling worker thread, round for round the same.
+
+    Made from a thread of ``anyio.to_thread.run_sync``: cancelling the task waiting for it
+    stops the run at the end of a dispatch, as it does the other way.
+    """
+    _check_rule(rule, topology)
+    plan = _plan(pattern, topology, generations, stepper.rate_hint, max_cells, progress)
+    step = _advanced(plan, None)
+    while isinstance(step, _Step):
+        wrap = step.wrap
+        cells = stepper.advance_blocking(
+            step.cells, rule, step.generations, wrap_x=wrap, wrap_y=wrap
+        )
+        step = _advanced(plan, cells)
+    return step
+
+
+def _advanced(plan: _Plan, stepped: Cells | None) -> _Step | Stepped:
+    """The plan's next step, given the grid its last one stepped (None to start), or its end."""
+    try:
+        return next(plan) if stepped is None else plan.send(stepped)
+    except StopIteration as end:
+        return cast(Stepped, end.value)
+
+
+def _check_rule(rule: Rule, topology: Topology) -> None:
     if not topology.bounded and 0 in rule.birth:
         raise Unsupported(
             f"rule {rule} gives birth with 0 neighbours, which fills an infinite universe at "
             "once: choose the torus or plane topology"
         )
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What a plan asks of its stepper: ``cells`` stepped ``generations`` times, the edges
+    wrapping or not."""
+
+    cells: Cells
+    generations: int
+    wrap: bool
+
+
+_Plan = Generator[_Step, Cells, Stepped]
+
+
+def _plan(
+    pattern: Pattern,
+    topology: Topology,
+    generations: int,
+    rate: float,
+    max_cells: int,
+    progress: Progress | None = None,
+    every: int = 0,
+    snapshot: Snapshot | None = None,
+) -> _Plan:
+    """The run as a generator: it yields each grid to step and is sent the stepped grid, so
+    one plan serves a stepper awaited on the event loop and one called in a worker thread."""
     started = time.perf_counter()
     rounds = _Bounded(topology) if topology.bounded else _Infinite(max_cells)
     current, done, updates = pattern, 0, 0
     if snapshot is not None:
         snapshot(0, current)
     while done < generations:
-        batch = _batch(current.width * current.height, stepper.rate_hint, generations - done)
+        batch = _batch(current.width * current.height, rate, generations - done)
         if snapshot is not None and every > 0:
             batch = min(batch, every - done % every)
-        current, work = await rounds.round(current, rule, batch, stepper)
+        current, work = yield from rounds.round(current, batch)
         done += batch
         updates += work
         if snapshot is not None and every > 0 and done % every == 0:
@@ -120,6 +216,10 @@ async def step_universe(
     if snapshot is not None and every > 0 and done % every != 0:
         snapshot(done, current)
     return Stepped(current, updates, time.perf_counter() - started)
+
+
+_Round = tuple[Pattern, int]
+"""A round's outcome: the pattern after it, and the cell-updates it took."""
 
 
 def _batch(cells: int, rate: float, remaining: int) -> int:
@@ -133,12 +233,8 @@ class _Bounded:
     def __init__(self, topology: Topology) -> None:
         self.wraps = topology.wraps
 
-    async def round(
-        self, pattern: Pattern, rule: Rule, generations: int, stepper: Stepper
-    ) -> tuple[Pattern, int]:
-        cells = await stepper.advance(
-            pattern.cells, rule, generations, wrap_x=self.wraps, wrap_y=self.wraps
-        )
+    def round(self, pattern: Pattern, generations: int) -> Generator[_Step, Cells, _Round]:
+        cells = yield _Step(pattern.cells, generations, self.wraps)
         return Pattern(cells, pattern.x, pattern.y), cells.size * generations
 
 
@@ -149,14 +245,11 @@ class _Infinite:
     def __init__(self, max_cells: int) -> None:
         self.max_cells = max_cells
 
-    async def round(
-        self, pattern: Pattern, rule: Rule, generations: int, stepper: Stepper
-    ) -> tuple[Pattern, int]:
+    def round(self, pattern: Pattern, generations: int) -> Generator[_Step, Cells, _Round]:
         work, done = 0, 0
         while done < generations and pattern.population:
             k = self._margin(pattern, generations - done)
-            cells: Cells = np.pad(pattern.cells, k)
-            cells = await stepper.advance(cells, rule, k, wrap_x=False, wrap_y=False)
+            cells = yield _Step(np.pad(pattern.cells, k), k, False)
             pattern = Pattern(cells, pattern.x - k, pattern.y - k).trimmed()
             work += cells.size * k
             done += k

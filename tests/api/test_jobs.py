@@ -121,9 +121,12 @@ async def test_pipeline_refuses_a_source_outside_the_allowed_prefixes(tmp_path: 
         assert reply.error()["field"].startswith("params.sources")
 
 
-async def test_cancel_a_running_life_job_and_then_conflicts() -> None:
+@pytest.mark.parametrize("strategy", ["auto", "serial"])
+async def test_cancel_a_running_life_job_and_then_conflicts(strategy: str) -> None:
+    # auto fans this much work out from the event loop; serial makes it in one worker thread,
+    # which sees the cancellation at the end of a round.
     async with serve() as client:
-        job = await client.submit("life", LONG_LIFE)
+        job = await client.submit("life", {**LONG_LIFE, "strategy": strategy})
         assert (await _running(client, job.id)).status is JobState.RUNNING
         early = await request(client, "GET", f"/v1/jobs/{job.id}/result")
         assert early.status == 409

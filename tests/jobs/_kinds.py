@@ -26,11 +26,13 @@ class CountParams(msgspec.Struct, forbid_unknown_fields=True):
     crash: bool = False
     artifact: bool = True
     threaded: bool = False
+    phantom: bool = False
 
 
 class CountKind:
     """Counts to ``n`` reporting progress (from a worker thread if ``threaded``), then writes
-    ``n`` as its artifact; fails with WorkerError or crashes with ZeroDivisionError on request."""
+    ``n`` as its artifact (or, if ``phantom``, names one it never wrote); fails with WorkerError
+    or crashes with ZeroDivisionError on request."""
 
     name: ClassVar[str] = "count"
     params: ClassVar[type[msgspec.Struct]] = CountParams
@@ -73,7 +75,8 @@ class CountKind:
         if not params.artifact:
             return Outcome({"counted": params.n})
         path = context.artifact_path(".txt")
-        await write_bytes(path, f"{params.n}\n".encode())
+        if not params.phantom:
+            await write_bytes(path, f"{params.n}\n".encode())
         return Outcome({"counted": params.n}, path, "text/plain")
 
     async def _count(self, params: CountParams, context: JobContext) -> None:

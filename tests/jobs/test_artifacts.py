@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from service.jobs.artifacts import Artifacts, is_job_id, write_atomic, write_bytes
+from service.errors import FanoutError
+from service.jobs.artifacts import Artifacts, is_job_id, sync_artifact, write_atomic, write_bytes
 from service.jobs.model import Job, JobState, new_job_id
 from tests.jobs._harness import names
 
@@ -87,3 +89,25 @@ async def test_partials_are_swept_and_a_job_takes_only_its_own_files(tmp_path: P
 async def test_removing_a_jobs_files_before_any_artifact_exists_finds_none(tmp_path: Path) -> None:
     job = Job(id=new_job_id(), kind="count", status=JobState.FAILED, params={}, created_at=0.0)
     assert await Artifacts(tmp_path / "never-made").remove(job) == 0
+
+
+def test_an_artifact_is_synced_only_as_a_regular_file(tmp_path: Path) -> None:
+    written = tmp_path / "job.bin"
+    written.write_bytes(b"ciphertext")
+    sync_artifact(written)
+    assert written.read_bytes() == b"ciphertext"
+    with pytest.raises(
+        FanoutError, match=r"^the job.s artifact never-written\.bin was never written$"
+    ):
+        sync_artifact(tmp_path / "never-written.bin")
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    with pytest.raises(FanoutError, match="artifact inside was never written"):
+        sync_artifact(inside)  # a directory
+
+
+def test_a_fifo_in_place_of_an_artifact_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "job.bin"
+    os.mkfifo(fifo)
+    with pytest.raises(FanoutError, match="was never written"):
+        sync_artifact(fifo)  # opened non-blocking: no writer needed

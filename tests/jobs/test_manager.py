@@ -27,7 +27,7 @@ async def test_a_job_succeeds_with_its_result_and_artifact(tmp_path: Path) -> No
         assert queued.status is JobState.QUEUED
         assert queued.params == {
             "n": 5, "sleep_s": 0.0, "fail": None, "crash": False, "artifact": True,
-            "threaded": False,
+            "threaded": False, "phantom": False,
         }  # fmt: skip
         done = await finished(manager, queued.id)
         assert done.status is JobState.SUCCEEDED

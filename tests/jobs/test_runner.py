@@ -1,23 +1,23 @@
-"""The runner's last check on an artifact: a regular file, synced before the job is recorded."""
+"""The runner's last check on an artifact: a kind cannot succeed with one it never wrote."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from service.jobs._runner import _synced_file
+import pytest
+
+from service.jobs.model import JobState
+from tests.jobs._harness import finished, make_settings, running
+from tests.jobs._kinds import kinds
+
+pytestmark = pytest.mark.anyio
 
 
-def test_an_artifact_must_be_a_regular_file(tmp_path: Path) -> None:
-    written = tmp_path / "job.bin"
-    written.write_bytes(b"ciphertext")
-    assert _synced_file(written)
-    assert written.read_bytes() == b"ciphertext"
-    assert not _synced_file(tmp_path / "never-written.bin")
-    assert not _synced_file(tmp_path)  # a directory
-
-
-def test_a_fifo_in_place_of_an_artifact_is_refused_without_blocking(tmp_path: Path) -> None:
-    fifo = tmp_path / "job.bin"
-    os.mkfifo(fifo)
-    assert not _synced_file(fifo)  # opened non-blocking: no writer needed
+async def test_a_job_naming_an_artifact_it_never_wrote_fails(tmp_path: Path) -> None:
+    async with running(make_settings(tmp_path), kinds()) as (manager, _):
+        job = await manager.submit("count", {"n": 1, "phantom": True})
+        done = await finished(manager, job.id)
+    assert done.status is JobState.FAILED
+    assert done.error is not None
+    assert done.error.message == f"the job's artifact {job.id}.txt was never written"
+    assert done.artifact is None

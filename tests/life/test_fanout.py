@@ -24,6 +24,7 @@ from service.life.fanout import CELL_CHUNK_LIMIT, Chunking, FanoutStepper
 from service.life.pattern import Cells
 from service.life.rules import CONWAY, Rule
 from service.life.strategies import BlockingMap, Strategy
+from service.life.strategies.coroutines import Coroutines
 from service.life.strategies.serial import Serial
 
 T = TypeVar("T")
@@ -295,6 +296,44 @@ async def test_the_input_is_left_alone_and_zero_generations_copy_it() -> None:
     np.testing.assert_array_equal(same, before)
     assert same is not cells
     assert empty.shape == (0, 5)
+
+
+# --- from a worker thread ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [None, 5], ids=["one-band", "bands"])
+@pytest.mark.parametrize("shared_memory", [False, True], ids=["local", "shared"])
+@pytest.mark.anyio
+async def test_advance_blocking_steps_as_advance_does(
+    rows: int | None, shared_memory: bool
+) -> None:
+    cells = soup(23, 70, seed=9)
+    counting = Counting(workers=2, shared_memory=shared_memory)
+    async with counting:
+        stepper = FanoutStepper("numpy", counting, Chunking(rows=rows))
+        awaited = await stepper.advance(cells, HIGHLIFE, 9, wrap_x=True, wrap_y=False)
+        dispatched = list(counting.dispatches)
+        step = functools.partial(
+            stepper.advance_blocking, cells, HIGHLIFE, 9, wrap_x=True, wrap_y=False
+        )
+        made = await anyio.to_thread.run_sync(step)
+    np.testing.assert_array_equal(made, awaited)
+    assert counting.dispatches == dispatched * 2  # the same meetings, the same jobs
+
+
+@pytest.mark.anyio
+async def test_advance_blocking_needs_a_blocking_map_and_bands() -> None:
+    cells = soup(6, 6, seed=10)
+    async with Coroutines(workers=2) as coroutines:
+        on_loop = FanoutStepper("numpy", coroutines, Chunking())
+        step = functools.partial(
+            on_loop.advance_blocking, cells, CONWAY, 1, wrap_x=True, wrap_y=True
+        )
+        with pytest.raises(TypeError, match=r"coroutines strategy .* await advance"):
+            await anyio.to_thread.run_sync(step)
+    per_cell = FanoutStepper("reference", Serial(), Chunking(cells=True))
+    with pytest.raises(TypeError, match="cannot step from a worker thread"):
+        per_cell.advance_blocking(cells, CONWAY, 1, wrap_x=True, wrap_y=True)
 
 
 # --- single cells ---------------------------------------------------------------------------

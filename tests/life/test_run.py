@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Final
 
+import anyio
 import numpy as np
 import pytest
+from anyio import to_thread
 
 from service.config import LifeSettings
 from service.errors import InvalidInput, LimitExceeded
@@ -14,7 +17,13 @@ from service.life.fanout import Chunking
 from service.life.formats import bundled_pattern_path, load_pattern
 from service.life.pattern import Pattern
 from service.life.rules import CONWAY, parse_rule
-from service.life.run import resolve_topology, run_life
+from service.life.run import (
+    resolve_topology,
+    run_life,
+    settle_life,
+    step_plan,
+    step_plan_blocking,
+)
 from service.life.topology import Topology
 
 LIMITS: Final = LifeSettings()
@@ -291,3 +300,53 @@ def test_progress_rises_to_all_done_through_run_life(strategy: str) -> None:
         snapshot=lambda generation, pattern: None,
     )
     assert calls == [(3, 10), (6, 10), (9, 10), (10, 10)]
+
+
+# --- a settled plan, stepped from the loop or in a worker thread ----------------------------
+
+
+def test_a_plan_is_serial_only_for_the_serial_strategy_by_bands() -> None:
+    assert settle_life(glider(), 4, limits=LIMITS).serial  # auto: small work runs serially
+    assert not settle_life(glider(), 4, limits=LIMITS, strategy="threads").serial
+    per_cell = settle_life(glider(TORUS), 1, limits=LIMITS, chunking=Chunking(cells=True))
+    assert per_cell.strategy == "serial"
+    assert not per_cell.serial
+
+
+@pytest.mark.parametrize("topology", [None, TORUS, PLANE], ids=["infinite", "torus", "plane"])
+@pytest.mark.anyio
+async def test_a_serial_plan_made_in_a_worker_thread_equals_the_awaited_run(
+    topology: Topology | None,
+) -> None:
+    plan = settle_life(soup(16, 2), 40, limits=LIMITS, topology=topology)
+    awaited = await step_plan(plan, limits=LIMITS)
+    made = await to_thread.run_sync(functools.partial(step_plan_blocking, plan, limits=LIMITS))
+    np.testing.assert_array_equal(made.pattern.cells, awaited.pattern.cells)
+    assert (made.pattern.x, made.pattern.y) == (awaited.pattern.x, awaited.pattern.y)
+    steady = {"elapsed_s", "cell_updates_per_s", "peak_threads"}
+    summaries = [{k: v for k, v in r.summary().items() if k not in steady} for r in (made, awaited)]
+    assert summaries[0] == summaries[1]
+
+
+def test_a_plan_that_fans_out_is_not_made_in_a_worker_thread() -> None:
+    plan = settle_life(glider(), 4, limits=LIMITS, strategy="threadpool", workers=2)
+    with pytest.raises(ValueError, match="a threadpool run fans out from the event loop"):
+        step_plan_blocking(plan, limits=LIMITS)
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_caller_stops_a_run_made_in_a_worker_thread() -> None:
+    # The reference engine on a 96x96 torus: a round of about 0.1 s, many rounds to go.
+    torus = Topology("torus", 96, 96)
+    plan = settle_life(
+        soup(96, 3), 10_000, limits=LIMITS, topology=torus, engine="reference", strategy="serial"
+    )
+    rounds: list[int] = []
+    step = functools.partial(
+        step_plan_blocking, plan, limits=LIMITS, progress=lambda done, _: rounds.append(done)
+    )
+    with anyio.move_on_after(0.3) as waited:
+        await to_thread.run_sync(step)
+    assert waited.cancelled_caught
+    assert rounds  # it had started,
+    assert rounds[-1] < plan.generations  # and stopped at a round's end, long before the last

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Final, final
 
+import anyio
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from anyio import to_thread
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.config import LifeSettings
@@ -21,7 +24,14 @@ from service.life.run import LifeResult, run_life
 from service.life.strategies import Strategy
 from service.life.strategies.serial import Serial
 from service.life.topology import Topology
-from service.life.universe import Progress, Snapshot, place, step_universe
+from service.life.universe import (
+    Progress,
+    Snapshot,
+    Stepped,
+    place,
+    step_universe,
+    step_universe_blocking,
+)
 
 LIMITS: Final = LifeSettings()
 ALL_ENGINES: Final = ["reference", "numpy", "bitpacked", "auto"]
@@ -85,6 +95,11 @@ class SlowStepper:
         self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
     ) -> Cells:
         return await self._inner.advance(cells, rule, generations, wrap_x=wrap_x, wrap_y=wrap_y)
+
+    def advance_blocking(
+        self, cells: Cells, rule: Rule, generations: int, *, wrap_x: bool, wrap_y: bool
+    ) -> Cells:
+        return self._inner.advance_blocking(cells, rule, generations, wrap_x=wrap_x, wrap_y=wrap_y)
 
 
 # --- still lifes and oscillators ------------------------------------------------------------
@@ -241,6 +256,92 @@ def test_infinite_universe_equals_a_plane_for_any_rule(
     box = expected.bbox()
     assert result.bbox == (None if box is None else (box[0] + x, box[1] + y, box[2], box[3]))
     np.testing.assert_array_equal(result.pattern.trimmed().cells, expected.cells)
+
+
+# --- stepped from a worker thread -----------------------------------------------------------
+
+
+Calls = list[tuple[int, int]]
+
+
+async def both_ways(
+    start: Pattern, rule: Rule, topology: Topology, generations: int
+) -> tuple[tuple[Stepped, Calls], tuple[Stepped, Calls]]:
+    """The run awaited from the event loop, then made in a worker thread, with their progress."""
+    on_loop: Calls = []
+    in_thread: Calls = []
+    async with Serial() as serial:
+        stepper = SlowStepper(serial)  # a round a generation: many rounds, many meetings
+        awaited = await step_universe(
+            start,
+            rule,
+            topology,
+            generations,
+            stepper=stepper,
+            max_cells=LIMITS.max_cells,
+            progress=lambda *call: on_loop.append(call),
+        )
+        blocking = functools.partial(
+            step_universe_blocking,
+            start,
+            rule,
+            topology,
+            generations,
+            stepper=stepper,
+            max_cells=LIMITS.max_cells,
+            progress=lambda *call: in_thread.append(call),
+        )
+        made = await to_thread.run_sync(blocking)
+    return (awaited, on_loop), (made, in_thread)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cells=st.lists(st.lists(st.integers(0, 1), min_size=7, max_size=7), min_size=1, max_size=7),
+    birth=st.frozensets(st.integers(1, 8)),
+    survival=st.frozensets(st.integers(0, 8)),
+    generations=st.sampled_from(range(30)),
+    topology=st.sampled_from([INFINITE, Topology("torus", 9, 8), Topology("plane", 9, 8)]),
+)
+def test_a_run_made_in_a_worker_thread_equals_one_awaited_from_the_loop(
+    anyio_backend: str,
+    cells: list[list[int]],
+    birth: frozenset[int],
+    survival: frozenset[int],
+    generations: int,
+    topology: Topology,
+) -> None:
+    start = place(Pattern(np.array(cells, dtype=np.uint8), 2, -3), topology)
+    rule = Rule(birth, survival)
+    # An event loop an example: hypothesis ends examples with BaseExceptions that must not
+    # cross anyio's test runner.
+    (awaited, on_loop), (made, in_thread) = anyio.run(
+        both_ways, start, rule, topology, generations, backend=anyio_backend
+    )
+    np.testing.assert_array_equal(made.pattern.cells, awaited.pattern.cells)
+    assert (made.pattern.x, made.pattern.y) == (awaited.pattern.x, awaited.pattern.y)
+    assert made.cell_updates == awaited.cell_updates
+    assert in_thread == on_loop
+    assert on_loop[-1:] == ([(generations, generations)] if generations else [])
+
+
+@pytest.mark.anyio
+async def test_a_run_in_a_worker_thread_refuses_b0_on_an_infinite_universe() -> None:
+    rule = parse_rule("B0/S8")[0]
+    async with Serial() as serial:
+        blocking = functools.partial(
+            step_universe_blocking,
+            bundled("glider.rle"),
+            rule,
+            INFINITE,
+            1,
+            stepper=SlowStepper(serial),
+            max_cells=LIMITS.max_cells,
+        )
+        with pytest.raises(Unsupported, match="choose the torus or plane topology"):
+            await to_thread.run_sync(blocking)
 
 
 # --- what an infinite universe refuses ------------------------------------------------------

@@ -8,11 +8,14 @@ or as a PNG (``image/png``) with ``render = "png"``. Progress counts generations
 of ``pattern`` and ``random``, pattern text past :data:`MAX_PATTERN_BYTES`, generations,
 workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, engines and
 strategies. The pattern itself is parsed in :meth:`LifeKind.run`, on a worker thread: a
-megabyte of RLE is too much work for the event loop that takes submissions.
+megabyte of RLE is too much work for the event loop that takes submissions. A serial run (every
+small one) is stepped and written in that same trip to the thread; a run that fans out comes
+back to the event loop for its workers.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, ClassVar, Final, final
 
 import msgspec
@@ -20,6 +23,7 @@ from anyio import to_thread
 
 from service.config import LifeSettings, Settings
 from service.errors import BadParam
+from service.jobs.artifacts import sync_artifact
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._support import blame, expect
 from service.life.engines import ENGINE_NAMES
@@ -27,10 +31,18 @@ from service.life.formats import read_pattern, write_pattern
 from service.life.pattern import Pattern
 from service.life.render import render_png
 from service.life.rules import parse_rule
-from service.life.run import LifeResult, resolve_topology, run_life_async
+from service.life.run import (
+    LifePlan,
+    LifeResult,
+    resolve_topology,
+    settle_life,
+    step_plan,
+    step_plan_blocking,
+)
 from service.life.soup import parse_soup
 from service.life.strategies import STRATEGY_NAMES
 from service.life.topology import KINDS, parse_size
+from service.life.universe import Progress
 
 __all__ = [
     "MAX_PATTERN_BYTES",
@@ -101,35 +113,17 @@ class LifeKind:
 
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         job, limits = expect(params, LifeParams), context.settings.life
-        pattern, seed = await to_thread.run_sync(_source, job, limits.max_cells)
-        with blame("params.rule"):
-            rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
-        with blame("params.size"):
-            size = parse_size(job.size) if job.size else None
-            topology = resolve_topology(
-                job.topology, size, rule_topology=rule_topology, pattern=pattern
-            )
-        result = await run_life_async(
-            pattern,
-            job.generations,
-            limits=limits,
-            rule=rule,
-            topology=topology,
-            engine=job.engine or limits.default_engine,
-            strategy=job.strategy or "auto",
-            workers=job.workers,
-            progress=context.progress,
-        )
-        summary = result.summary()
+        png = job.render == "png"
+        path = context.artifact_path(".png" if png else ".rle")
+        ran, seed = await to_thread.run_sync(_serially, job, limits, path, context.progress)
+        synced = isinstance(ran, LifeResult)
+        if isinstance(ran, LifePlan):
+            ran = await step_plan(ran, limits=limits, progress=context.progress)
+            await to_thread.run_sync(_write, ran, png, path)
+        summary = ran.summary()
         if seed is not None:
             summary["seed"] = seed
-        if job.render == "png":
-            path = context.artifact_path(".png")
-            await to_thread.run_sync(render_png, result.pattern.cells, path)
-            return Outcome(summary, path, PNG_MEDIA_TYPE)
-        path = context.artifact_path(".rle")
-        await to_thread.run_sync(write_pattern, _for_file(result), path)
-        return Outcome(summary, path, RLE_MEDIA_TYPE)
+        return Outcome(summary, path, PNG_MEDIA_TYPE if png else RLE_MEDIA_TYPE, synced=synced)
 
 
 def _check_source(job: LifeParams, limits: LifeSettings) -> None:
@@ -205,6 +199,49 @@ def _source(job: LifeParams, max_cells: int) -> tuple[Pattern, int | None]:
         raise BadParam("params.pattern: give pattern or random", field="params.pattern")
     # PatternError keeps its type: its message already starts with params.pattern:LINE:COL.
     return read_pattern(job.pattern, source="params.pattern", max_cells=max_cells), None
+
+
+def _serially(
+    job: LifeParams, limits: LifeSettings, path: Path, progress: Progress
+) -> tuple[LifePlan | LifeResult, int | None]:
+    """On a worker thread: the pattern read and the run settled; a serial run (every small one
+    is) stepped too and its artifact written and synced, all in this one trip to the thread.
+
+    A trip costs the event loop more than stepping a small pattern does (it woke it about six
+    times a job), and the daemon takes its submissions on that loop. A run that fans out comes
+    back as its plan, for :func:`step_plan` to step with its workers.
+    """
+    pattern, seed = _source(job, limits.max_cells)
+    with blame("params.rule"):
+        rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
+    with blame("params.size"):
+        size = parse_size(job.size) if job.size else None
+        topology = resolve_topology(
+            job.topology, size, rule_topology=rule_topology, pattern=pattern
+        )
+    plan = settle_life(
+        pattern,
+        job.generations,
+        limits=limits,
+        rule=rule,
+        topology=topology,
+        engine=job.engine or limits.default_engine,
+        strategy=job.strategy or "auto",
+        workers=job.workers,
+    )
+    if not plan.serial:
+        return plan, seed
+    result = step_plan_blocking(plan, limits=limits, progress=progress)
+    _write(result, job.render == "png", path)
+    sync_artifact(path)
+    return result, seed
+
+
+def _write(result: LifeResult, png: bool, path: Path) -> None:
+    if png:
+        render_png(result.pattern.cells, path)
+    else:
+        write_pattern(_for_file(result), path)
 
 
 def _for_file(result: LifeResult) -> Pattern:

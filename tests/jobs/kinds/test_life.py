@@ -73,6 +73,32 @@ async def test_a_random_soup_on_a_torus_renders_a_png(tmp_path: Path) -> None:
     assert _hidden(tmp_path) == []  # no temporary file left beside the artifact
 
 
+@pytest.mark.parametrize("render", ["rle", "png"])
+async def test_a_serial_run_and_a_fanned_out_one_leave_the_same_artifact(
+    tmp_path: Path, render: str
+) -> None:
+    outcomes = []
+    for strategy, workers in (("serial", None), ("threads", 2)):
+        (tmp_path / strategy).mkdir()
+        params = LifeParams(
+            random="48x40:0.4:3",
+            generations=30,
+            topology="torus",
+            render=render,
+            strategy=strategy,
+            workers=workers,
+        )
+        outcomes.append(await KIND.run(params, Context(tmp_path / strategy)))
+    serial, fanned = outcomes
+    assert (serial.result["strategy"], fanned.result["strategy"]) == ("serial", "threads")
+    assert serial.artifact is not None
+    assert fanned.artifact is not None
+    assert serial.artifact.read_bytes() == fanned.artifact.read_bytes()
+    # The serial run was made in one trip to a worker thread, its artifact synced there; the
+    # fanned-out one leaves that to the manager.
+    assert (serial.synced, fanned.synced) == (True, False)
+
+
 async def test_a_soup_without_a_seed_reports_the_one_drawn(tmp_path: Path) -> None:
     outcome = await KIND.run(LifeParams(random="16x16"), Context(tmp_path))
     assert isinstance(outcome.result["seed"], int)
