@@ -207,9 +207,10 @@ def _serially(
     """On a worker thread: the pattern read and the run settled; a serial run (every small one
     is) stepped too and its artifact written and synced, all in this one trip to the thread.
 
-    A trip costs the event loop more than stepping a small pattern does (it woke it about six
-    times a job), and the daemon takes its submissions on that loop. A run that fans out comes
-    back as its plan, for :func:`step_plan` to step with its workers.
+    A trip costs the event loop more than stepping a small pattern does, and the daemon takes
+    its submissions on that loop: with a trip for each step (parse, round, write, sync), a
+    glider's one generation woke the loop about 25 times. A run that fans out comes back as
+    its plan, for :func:`step_plan` to step with its workers.
     """
     pattern, seed = _source(job, limits.max_cells)
     with blame("params.rule"):
