@@ -270,7 +270,7 @@ def step_plan_blocking(
     if not plan.serial:
         raise ValueError(f"a {plan.strategy} run fans out from the event loop: use step_plan")
     # The serial strategy starts no workers: entering it (async) would do nothing.
-    fanout = make_strategy("serial", workers=1, limits=limits)
+    fanout = make_strategy(plan.strategy, workers=plan.workers, limits=limits)
     stepper = FanoutStepper(plan.engine, fanout, plan.chunking)
     stepped = step_universe_blocking(
         plan.placed,
