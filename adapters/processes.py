@@ -7,6 +7,8 @@
   and ``terminate`` (cancellation).
 - :class:`ProcessPool` — our own forkserver worker processes, terminated with SIGTERM, a grace
   period and SIGKILL, every child reaped.
+- :class:`AsyncProcessPool` — the same workers for async callers: ``await run(fn, item)``, one
+  task a worker, a cancelled call's worker killed; workers start when first needed.
 - :class:`ExecutorPool` — the same shape over any ``concurrent.futures.Executor``, which cannot
   stop a task that already runs.
 - :func:`stop_helpers` — stop multiprocessing's forkserver and resource tracker (they would
@@ -27,6 +29,7 @@ attached as a note (ProcessPool) or as its ``__cause__`` (a ProcessPoolExecutor)
 
 from __future__ import annotations
 
+from adapters._processes.async_pool import AsyncProcessPool
 from adapters._processes.attach_cache import attached, detach_all
 from adapters._processes.errors import PoolClosed, TaskFailed, WorkerCrashed
 from adapters._processes.executor_pool import ExecutorPool
@@ -43,6 +46,7 @@ from adapters._processes.shared import (
 
 __all__ = [
     "NAME_PREFIX",
+    "AsyncProcessPool",
     "ExecutorPool",
     "PoolClosed",
     "ProcessPool",

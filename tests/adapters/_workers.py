@@ -123,3 +123,12 @@ def _children(parent: int) -> list[int]:
         if int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
+
+
+def pid_and(value: object) -> tuple[int, object]:
+    """This worker's process id, and ``value`` back as it came."""
+    return os.getpid(), value
+
+
+def niceness(_: object) -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
