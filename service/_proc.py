@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import final
 
-__all__ = ["Process", "Usage", "children", "processes", "session", "usage"]
+__all__ = ["Process", "Usage", "children", "descendants", "processes", "session", "usage"]
 
 _PROC = Path("/proc")
 
@@ -58,6 +58,17 @@ class Process:
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``, zombies included."""
     return [each.pid for each in processes() if each.parent == pid]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process under ``pid`` now: its children, theirs, and so on (zombies included)."""
+    table = list(processes())
+    found: set[int] = set()
+    parents = {pid}
+    while parents:
+        parents = {each.pid for each in table if each.parent in parents} - found
+        found |= parents
+    return found
 
 
 def session(sid: int) -> list[int]:

@@ -82,6 +82,8 @@ class JobSettings:
     max_running_encrypt: int = setting(4, min=1, max=1024)
     max_running_decrypt: int = setting(4, min=1, max=1024)
     max_running_pipeline: int = setting(4, min=1, max=1024)
+    worker_processes: int = setting(2, min=0, max=64)
+    worker_nice: int = setting(10, min=0, max=19)
     max_queued: int = setting(100, min=0, max=1_000_000)
     shutdown_grace_s: float = setting(10.0, min=0.0, max=3600.0)
     retention_s: int = setting(86400, min=60, max=31_536_000)

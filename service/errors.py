@@ -29,7 +29,8 @@ Messages say what was wrong, with the offending value, and what is allowed.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 
 __all__ = [
     "BadParam",
@@ -91,6 +92,12 @@ class PatternError(InvalidInput):
             else f"{source}:{line}:{column}"
         )
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By pickle (from a worker process) as made: Exception's own reduce would call
+        # __init__ with the finished message, and prefix it with a second "<input>: ".
+        rebuild = partial(PatternError, source=self.source, line=self.line, column=self.column)
+        return rebuild, (self.reason,), self.__dict__
 
 
 class LimitExceeded(InvalidInput):

@@ -9,18 +9,21 @@ seconds, the two taking turns so that a slow spell of the machine hits both:
   variables alone: port 0, its store in a temporary directory, ``[jobs] max_queued`` at its
   maximum so that no submission is refused for a backlog (a 429 would show as an error), and
   ``shutdown_grace_s`` 0 so that stopping it does not wait for that backlog. Every submission
-  is checked, stored in SQLite and queued, and the jobs then run in the same process, on the
-  same cores, with its logs (INFO, to a file) as ``fanout serve`` writes them;
+  is checked, stored in SQLite and queued, and the jobs then run on the same cores (their
+  bookkeeping in the daemon's process, a small Life run's work in its worker processes), with
+  its logs (INFO, to a file) as ``fanout serve`` writes them;
 - the anchor: an aiohttp handler alone, decoding the body into the same ``SubmitRequest`` and
   answering 202 with a small JSON body: no middleware, no store, no job, no log.
 
-Each server is a single process apart from the client's, so serving is charged neither to the
-client's event loop nor to its GIL. The server whose turn it is not is paused (SIGSTOP, then
-SIGCONT): the daemon runs its backlog of jobs whenever it can, and would otherwise take the
-cores from the anchor's turns. Both are stopped (SIGTERM, then SIGKILL past ``STOP_S``) and
-waited for whatever happens, and the bare one also leaves when its stdin closes, in case this
-process dies first. The daemon ends the run with a backlog of tens of thousands of queued
-jobs; its drain ends them interrupted, a thousand to a transaction (about 40,000 a second).
+Each server runs in processes apart from the client's (the daemon in its own and its Life job
+workers'), so serving is charged neither to the client's event loop nor to its GIL, and a
+server's CPU is that of its whole process tree. The server whose turn it is not is paused
+(SIGSTOP, then SIGCONT), with the processes under it: the daemon runs its backlog of jobs
+whenever it can, and would otherwise take the cores from the anchor's turns. Both are stopped
+(SIGTERM, then SIGKILL past ``STOP_S``) and waited for whatever happens, and the bare one also
+leaves when its stdin closes, in case this process dies first. The daemon ends the run with a
+backlog of tens of thousands of queued jobs; its drain ends them interrupted, a thousand to a
+transaction (about 40,000 a second).
 
 The client is one interpreter on one core: against the bare handler it may be the limit (its
 CPU column near 100%), and then the anchor's rate is a floor and the ratio flatters the daemon.
@@ -39,7 +42,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -51,6 +54,7 @@ import msgspec
 from aiohttp import web
 from anyio import to_thread
 
+from service._proc import descendants
 from service.api.models import SubmitRequest
 from service.life.bench import machine
 
@@ -239,12 +243,27 @@ def _served_url(process: subprocess.Popen[bytes], log: Path) -> str:
 
 
 def _process_cpu_s(pid: int) -> float:
-    """User + system time of the process (all its threads), from ``/proc/PID/stat``."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        text = stat.read()
-    # "pid (comm) state ...": utime and stime are fields 14 and 15, counted from 1.
+    """User + system time of the process and every process under it: all their threads, and
+    the children they have reaped. The daemon's Life jobs run in its worker processes
+    (children of its forkserver), and that work is the daemon's too."""
+    return sum(_own_cpu_s(each) for each in _tree(pid))
+
+
+def _tree(pid: int) -> set[int]:
+    """``pid`` and every process under it now."""
+    return {pid} | descendants(pid)
+
+
+def _own_cpu_s(pid: int) -> float:
+    """From ``/proc/PID/stat``: utime, stime, cutime and cstime (fields 14 to 17, counted
+    from 1); 0 for a process that is gone meanwhile (its parent's cutime has it then)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            text = stat.read()
+    except OSError:
+        return 0.0
     fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return sum(int(ticks) for ticks in fields[11:15]) / _CLOCK_TICKS
 
 
 def _machine_cpu_s() -> float:
@@ -256,14 +275,18 @@ def _machine_cpu_s() -> float:
 
 @contextmanager
 def _paused(servers: list[Server]) -> Iterator[None]:
-    """``servers`` stopped (SIGSTOP) for the block, and continued (SIGCONT) whatever happens."""
-    for server in servers:
-        os.kill(server.pid, signal.SIGSTOP)
+    """``servers`` stopped (SIGSTOP) for the block, with the processes under them (the daemon's
+    job workers), and continued (SIGCONT) whatever happens."""
+    stopped = [pid for server in servers for pid in sorted(_tree(server.pid))]
+    for pid in stopped:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        for server in servers:
-            os.kill(server.pid, signal.SIGCONT)
+        for pid in stopped:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 async def _load(session: aiohttp.ClientSession, server: Server, seconds: float) -> Round:

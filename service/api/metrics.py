@@ -8,8 +8,8 @@
   scrape, so they can never disagree with it;
 - ``fanout_job_duration_seconds{kind}``: a histogram of run times (start to end), observed as
   each job's final snapshot is stored (``service.api.metered``);
-- ``fanout_child_processes`` and ``fanout_threads``: what the daemon has alive right now (its
-  children from ``/proc``, its threads from ``threading``), so leaks show on a graph.
+- ``fanout_child_processes`` and ``fanout_threads``: what the daemon has alive right now (the
+  processes under it from ``/proc``, its threads from ``threading``), so leaks show on a graph.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service._proc import children
+from service._proc import descendants
 from service.jobs.model import Job, JobState
 from service.jobs.stats import JobStats
 
@@ -37,8 +37,9 @@ _BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 
 
 def child_processes() -> int:
-    """How many processes have this one as their parent (zombies too), from ``/proc``."""
-    return len(children(os.getpid()))
+    """How many processes are under this one (its children, theirs...; zombies too), from
+    ``/proc``: the job worker processes are the children of the forkserver, a child."""
+    return len(descendants(os.getpid()))
 
 
 @final
@@ -60,7 +61,8 @@ class Metrics:
         self._counted: dict[tuple[str, str, str], Counter] = {}
         children = Gauge(
             "fanout_child_processes",
-            "Child processes of the daemon alive (openssl, process pools), zombies included.",
+            "Processes under the daemon alive (openssl, the forkserver, worker processes), "
+            "zombies included.",
             registry=self.registry,
         )
         children.set_function(child_processes)

@@ -20,6 +20,7 @@ from typing import Final, final
 
 import anyio
 
+from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.errors import FanoutError
 from service.jobs._entry import Entry
@@ -52,6 +53,7 @@ class LiveJobs:
         "active",
         "artifacts",
         "closing",
+        "processes",
         "queue",
         "running",
         "settings",
@@ -71,6 +73,8 @@ class LiveJobs:
         self.tally = Tally()
         # Set when the manager stops: a job that has not started by then stays queued.
         self.closing = False
+        # The manager's worker processes for kinds' CPU work, while it runs (None: none).
+        self.processes: AsyncProcessPool | None = None
 
     def __repr__(self) -> str:
         return f"<LiveJobs active={len(self.active)} queued={len(self.queue)}>"
@@ -94,6 +98,7 @@ class LiveJobs:
                     self.artifacts,
                     secret=entry.secret,
                     payload=entry.payload,
+                    processes=self.processes,
                 )
                 final = await attempt(entry.kind, entry.params, entry.context, self.artifacts)
         finally:

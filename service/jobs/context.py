@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 from typing import final
 
+from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.errors import PayloadTooLarge
 from service.jobs.artifacts import Artifacts
@@ -24,7 +25,7 @@ __all__ = ["RunContext", "bounded"]
 class RunContext:
     """A ``JobContext`` for one run of one job."""
 
-    __slots__ = ("_artifacts", "_job", "_payload", "_secret", "_settings", "latest")
+    __slots__ = ("_artifacts", "_job", "_payload", "_processes", "_secret", "_settings", "latest")
 
     def __init__(
         self,
@@ -34,8 +35,10 @@ class RunContext:
         *,
         secret: str | None = None,
         payload: AsyncIterable[bytes] | None = None,
+        processes: AsyncProcessPool | None = None,
     ) -> None:
         self._job = job
+        self._processes = processes
         self._settings = settings
         self._artifacts = artifacts
         self._secret = secret
@@ -61,6 +64,10 @@ class RunContext:
     @property
     def payload(self) -> AsyncIterable[bytes] | None:
         return self._payload
+
+    @property
+    def processes(self) -> AsyncProcessPool | None:
+        return self._processes
 
     def artifact_path(self, suffix: str) -> Path:
         return self._artifacts.path_for(self._job.id, suffix)

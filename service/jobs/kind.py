@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol, final
 
 import msgspec
 
+from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.jobs.model import Job
 
@@ -39,6 +40,12 @@ class JobContext(Protocol):
     @property
     def payload(self) -> AsyncIterable[bytes] | None:
         """The request body, streamed as it arrives (encrypt / decrypt uploads), or None."""
+        ...
+
+    @property
+    def processes(self) -> AsyncProcessPool | None:
+        """The manager's worker processes for CPU work (``[jobs] worker_processes``), or None
+        when there are none: then such work runs on threads."""
         ...
 
     def artifact_path(self, suffix: str) -> Path:

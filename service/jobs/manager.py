@@ -12,6 +12,10 @@ since its payload is the caller's request: the caller waits for a slot itself, t
 the caller's task, and ``submit`` returns the finished job. Such jobs do not count against
 ``max_queued``, and are never stored as queued (a restart could not give them their payload).
 
+The manager also keeps ``[jobs] worker_processes`` worker processes (an ``AsyncProcessPool``,
+at ``[jobs] worker_nice`` below the daemon's CPU priority) for the kinds' CPU work, offered to
+each run as ``context.processes``: started when first needed, stopped when the manager is left.
+
 Each run sits in its own cancel scope. ``cancel`` cancels that scope and the job ends
 ``cancelled``; ``drain`` and leaving the manager cancel it too, but then the job ends
 ``interrupted``: the client did not ask. Leaving the manager leaves queued jobs queued in the
@@ -31,6 +35,7 @@ from typing import Any, Final, final
 import anyio
 from anyio.abc import TaskGroup
 
+from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.errors import BadParam, Busy, Conflict, Draining, NotFound
 from service.jobs._entry import Entry
@@ -50,6 +55,8 @@ from service.jobs.store import JobStore
 __all__ = ["MAX_PAGE", "JobManager"]
 
 MAX_PAGE: Final = 500
+WORKER_PRELOAD: Final = ("numpy", "service.jobs.kinds.life")
+"""What the manager's worker processes import before their first task: the kinds that use them."""
 _CANCEL_WAIT_S: Final = 10.0
 _log: Final = logging.getLogger("service.jobs")
 
@@ -96,6 +103,12 @@ class JobManager:
             raise RuntimeError("a job manager runs once: make a new one to start again")
         live = self._live
         await live.artifacts.sweep_partials()
+        if self._settings.jobs.worker_processes:
+            live.processes = AsyncProcessPool(
+                self._settings.jobs.worker_processes,
+                preload=WORKER_PRELOAD,
+                nice=self._settings.jobs.worker_nice,
+            )
         revived = await recover(live.store, self._kinds, live.artifacts, self._settings)
         for job in revived:
             live.enqueue(Entry(job.job, job.kind, job.params))
@@ -123,6 +136,15 @@ class JobManager:
             group.cancel_scope.cancel()
             await group.__aexit__(None, None, None)
             self._live.forget_queued()
+            processes, self._live.processes = self._live.processes, None
+            if processes is not None:
+                await processes.aclose()  # every job has ended: the workers are idle
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """The process ids of the worker processes alive now (``[jobs] worker_processes``)."""
+        processes = self._live.processes
+        return () if processes is None else processes.pids
 
     @property
     def draining(self) -> bool:

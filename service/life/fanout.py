@@ -15,7 +15,7 @@ from typing import Final, cast, final
 
 import numpy as np
 import numpy.typing as npt
-from anyio import from_thread, to_thread
+from anyio import to_thread
 
 from adapters.processes import SharedArray
 from service.errors import InvalidInput, LimitExceeded
@@ -25,7 +25,7 @@ from service.life.chunks import BandJob, CellJob, Grid, LocalGrid, run_band, run
 from service.life.engines import get_engine
 from service.life.pattern import Cells
 from service.life.rules import Rule
-from service.life.strategies import BlockingMap, Strategy
+from service.life.strategies import BlockingMap, Strategy, check_cancelled
 
 __all__ = ["CELL_CHUNK_LIMIT", "Chunking", "FanoutStepper"]
 
@@ -213,9 +213,10 @@ class _BandRun:
         ]
 
     def every_round(self, blocking: BlockingMap, source: Grid, target: Grid) -> Grid:
-        """Every round through ``blocking``, from a worker thread; the grid holding the end."""
+        """Every round through ``blocking``, from a worker thread (or a worker process); the
+        grid holding the end."""
         for generations in self.rounds:
-            from_thread.check_cancelled()
+            check_cancelled()
             blocking(run_band, self.dispatch(source, target, generations))
             source, target = target, source
         return source

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Final
 
 import pytest
 
+from adapters.processes import AsyncProcessPool
+from service._proc import descendants
 from service.api.metrics import Metrics, child_processes
 from service.testing import serve
+from tests.adapters import _workers
 from tests.adapters._children import child_pids
 from tests.api._http import request
 
@@ -30,7 +34,20 @@ def _value(text: str, sample: str) -> float:
 
 
 def test_children_are_counted_from_proc() -> None:
-    assert child_processes() == len(child_pids())
+    assert child_processes() >= len(child_pids())
+    assert child_processes() == len(descendants(os.getpid()))
+
+
+async def test_worker_processes_under_the_forkserver_are_counted() -> None:
+    pool = AsyncProcessPool(1, preload=("tests.adapters._workers",))
+    try:
+        worker, _ = await pool.run(_workers.pid_and, None)
+        assert worker not in child_pids()  # the forkserver's child, not ours
+        assert worker in descendants(os.getpid())
+        assert child_processes() >= 2  # the forkserver and its worker
+    finally:
+        await pool.aclose()
+    assert worker not in descendants(os.getpid())
 
 
 def test_a_registry_per_instance() -> None:

@@ -3,6 +3,7 @@ SQLite store and artifacts directory, on asyncio and trio."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from service.errors import BadParam, Busy, Conflict, LimitExceeded, NotFound, StoreBusy
 from service.jobs.artifacts import Artifacts
+from service.jobs.kinds import LifeKind
 from service.jobs.manager import JobManager
 from service.jobs.model import Job, JobState
 from service.jobs.sqlite import SqliteJobStore
@@ -319,3 +321,22 @@ async def test_submit_before_the_manager_runs_is_an_error(tmp_path: Path) -> Non
             await manager.submit("count", {})
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("worker_processes", [0, 2])
+async def test_life_jobs_run_in_the_worker_processes_which_end_with_the_manager(
+    tmp_path: Path, worker_processes: int
+) -> None:
+    settings = make_settings(tmp_path, worker_processes=worker_processes)
+    params = {"pattern": "bo$2bo$3o!", "generations": 4}
+    async with running(settings, {"life": LifeKind()}) as (manager, _):
+        jobs = [await manager.submit("life", params) for _ in range(6)]
+        done = [await finished(manager, job.id) for job in jobs]
+        workers = set(manager.worker_pids)
+    assert [job.status for job in done] == [JobState.SUCCEEDED] * 6
+    assert {job.result["population"] for job in done if job.result} == {5}
+    assert all(job.progress.done == job.progress.total == 4 for job in done)
+    assert 1 <= len(workers) <= 2 if worker_processes else workers == set()
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # stopped and reaped when the manager ended

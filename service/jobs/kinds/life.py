@@ -7,22 +7,28 @@ or as a PNG (``image/png``) with ``render = "png"``. Progress counts generations
 :meth:`LifeKind.check` refuses at submission what can be judged without work: both or neither
 of ``pattern`` and ``random``, pattern text past :data:`MAX_PATTERN_BYTES`, generations,
 workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, engines and
-strategies. The pattern itself is parsed in :meth:`LifeKind.run`, on a worker thread: a
-megabyte of RLE is too much work for the event loop that takes submissions. A serial run (every
-small one) is stepped and written in that same trip to the thread; a run that fans out comes
-back to the event loop for its workers.
+strategies. The pattern itself is parsed in :meth:`LifeKind.run`, off the event loop: a
+megabyte of RLE is too much work for the loop that takes submissions.
+
+A small serial run (what ``auto`` makes of all small work) is parsed, stepped, written and
+synced in one of the manager's worker processes (``[jobs] worker_processes``), so its work takes
+nothing of the GIL the event loop needs; without them, in one trip to a worker thread. A run
+that fans out comes back to the event loop for its workers, and a long serial one steps on a
+thread, where it reports progress as it goes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ClassVar, Final, final
+from typing import Annotated, Any, ClassVar, Final, final
 
 import msgspec
 from anyio import to_thread
 
+from adapters.processes import AsyncProcessPool, TaskFailed, WorkerCrashed
 from service.config import LifeSettings, Settings
-from service.errors import BadParam
+from service.errors import BadParam, WorkerError
 from service.jobs.artifacts import sync_artifact
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._support import blame, expect
@@ -47,6 +53,7 @@ from service.life.universe import Progress
 __all__ = [
     "MAX_PATTERN_BYTES",
     "PNG_MEDIA_TYPE",
+    "QUICK_WORK",
     "RENDERS",
     "RLE_MEDIA_TYPE",
     "LifeKind",
@@ -55,6 +62,9 @@ __all__ = [
 
 MAX_PATTERN_BYTES: Final = 1 << 20
 """The longest ``pattern`` text a job takes, in UTF-8 bytes (1 MiB): a request body, not a file."""
+QUICK_WORK: Final = 20_000_000
+"""Cell-updates (cells x generations) under which a serial run goes to a worker process in one
+trip: what ``auto`` runs serially, a fraction of a second of work."""
 RENDERS: Final = ("rle", "png")
 RLE_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 PNG_MEDIA_TYPE: Final = "image/png"
@@ -108,22 +118,26 @@ class LifeKind:
         return None
 
     def max_running(self, settings: Settings) -> int:
-        """``[jobs] max_running_life``: Life steps on this process's threads, one GIL."""
+        """``[jobs] max_running_life``: Life steps on two cores, in worker processes or on this
+        process's threads."""
         return settings.jobs.max_running_life
 
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
         job, limits = expect(params, LifeParams), context.settings.life
         png = job.render == "png"
         path = context.artifact_path(".png" if png else ".rle")
+        media_type = PNG_MEDIA_TYPE if png else RLE_MEDIA_TYPE
+        if context.processes is not None and job.strategy in (None, "auto", "serial"):
+            summary = await _in_process(context.processes, _Task(job, limits, path))
+            if summary is not None:
+                context.progress(job.generations, job.generations)
+                return Outcome(summary, path, media_type, synced=True)
         ran, seed = await to_thread.run_sync(_serially, job, limits, path, context.progress)
-        synced = isinstance(ran, LifeResult)
-        if isinstance(ran, LifePlan):
-            ran = await step_plan(ran, limits=limits, progress=context.progress)
-            await to_thread.run_sync(_write, ran, png, path)
-        summary = ran.summary()
-        if seed is not None:
-            summary["seed"] = seed
-        return Outcome(summary, path, PNG_MEDIA_TYPE if png else RLE_MEDIA_TYPE, synced=synced)
+        if isinstance(ran, LifeResult):
+            return Outcome(_summary(ran, seed), path, media_type, synced=True)
+        result = await step_plan(ran, limits=limits, progress=context.progress)
+        await to_thread.run_sync(_write, result, png, path)
+        return Outcome(_summary(result, seed), path, media_type)
 
 
 def _check_source(job: LifeParams, limits: LifeSettings) -> None:
@@ -201,17 +215,67 @@ def _source(job: LifeParams, max_cells: int) -> tuple[Pattern, int | None]:
     return read_pattern(job.pattern, source="params.pattern", max_cells=max_cells), None
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """A run for a worker process: what :func:`_quickly` needs, by pickle."""
+
+    job: LifeParams
+    limits: LifeSettings
+    path: Path
+
+
+async def _in_process(processes: AsyncProcessPool, task: _Task) -> dict[str, Any] | None:
+    try:
+        return await processes.run(_quickly, task)
+    except WorkerCrashed as exc:
+        raise WorkerError(f"the Life worker process died: {exc}") from exc
+    except TaskFailed as exc:  # an exception that could not travel back as itself
+        raise WorkerError(f"the Life run failed in a worker process: {exc}") from exc
+
+
+def _quickly(task: _Task) -> dict[str, Any] | None:
+    """In a worker process: a quick serial run parsed, stepped, written and synced; its
+    summary. None, having written nothing, for any other run: it steps on threads instead.
+
+    A quick run is one ``auto`` would run serially (under :data:`QUICK_WORK` cell-updates) on
+    a fast engine, a fraction of a second: it needs no progress on the way. (The reference
+    engine, in pure Python, is a hundred times slower.) Cancelling the job kills the worker,
+    and the manager removes the partial file.
+    """
+    job, limits = task.job, task.limits
+    plan, seed = _settled(job, limits)
+    work = plan.placed.width * plan.placed.height * plan.generations
+    if not plan.serial or plan.engine == "reference" or work >= QUICK_WORK:
+        return None
+    result = step_plan_blocking(plan, limits=limits)
+    _write(result, job.render == "png", task.path)
+    sync_artifact(task.path)
+    return _summary(result, seed)
+
+
 def _serially(
     job: LifeParams, limits: LifeSettings, path: Path, progress: Progress
 ) -> tuple[LifePlan | LifeResult, int | None]:
-    """On a worker thread: the pattern read and the run settled; a serial run (every small one
-    is) stepped too and its artifact written and synced, all in this one trip to the thread.
+    """On a worker thread: the pattern read and the run settled; a serial run stepped too
+    and its artifact written and synced, all in this one trip to the thread.
 
     A trip costs the event loop more than stepping a small pattern does, and the daemon takes
     its submissions on that loop: with a trip for each step (parse, round, write, sync), a
     glider's one generation woke the loop about 25 times. A run that fans out comes back as
     its plan, for :func:`step_plan` to step with its workers.
     """
+    plan, seed = _settled(job, limits)
+    if not plan.serial:
+        return plan, seed
+    result = step_plan_blocking(plan, limits=limits, progress=progress)
+    _write(result, job.render == "png", path)
+    sync_artifact(path)
+    return result, seed
+
+
+def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | None]:
+    """The pattern read and the run settled (blocking); the plan and a soup's seed."""
     pattern, seed = _source(job, limits.max_cells)
     with blame("params.rule"):
         rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
@@ -230,12 +294,14 @@ def _serially(
         strategy=job.strategy or "auto",
         workers=job.workers,
     )
-    if not plan.serial:
-        return plan, seed
-    result = step_plan_blocking(plan, limits=limits, progress=progress)
-    _write(result, job.render == "png", path)
-    sync_artifact(path)
-    return result, seed
+    return plan, seed
+
+
+def _summary(result: LifeResult, seed: int | None) -> dict[str, Any]:
+    summary = result.summary()
+    if seed is not None:
+        summary["seed"] = seed
+    return summary
 
 
 def _write(result: LifeResult, png: bool, path: Path) -> None:

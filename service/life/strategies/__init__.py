@@ -22,7 +22,7 @@ from typing import Final, Literal, TypeAlias
 
 from service.config import LifeSettings
 from service.errors import InvalidInput, LimitExceeded
-from service.life.strategies._base import BlockingMap, Strategy
+from service.life.strategies._base import BlockingMap, Strategy, check_cancelled
 from service.life.strategies.coroutines import Coroutines
 from service.life.strategies.per_chunk import ThreadPerChunk
 from service.life.strategies.processes import Processes
@@ -35,6 +35,7 @@ __all__ = [
     "BlockingMap",
     "Strategy",
     "StrategyName",
+    "check_cancelled",
     "choose_strategy",
     "make_strategy",
 ]

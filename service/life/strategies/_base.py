@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import ClassVar, Protocol, Self, TypeVar
 
 from anyio import from_thread
@@ -13,6 +14,7 @@ __all__ = [
     "Strategy",
     "StrategyBase",
     "ThreadPeak",
+    "check_cancelled",
     "first_error",
     "run_in_order",
 ]
@@ -124,9 +126,17 @@ def run_in_order(fn: Callable[[T], R], jobs: Sequence[T], peak: ThreadPeak) -> l
     results = []
     peak.sample()
     for job in jobs:
-        from_thread.check_cancelled()
+        check_cancelled()
         results.append(fn(job))
     return results
+
+
+def check_cancelled() -> None:
+    """Raise the cancellation of the task that waits for this worker thread, if it was
+    cancelled (``from_thread.check_cancelled``). Nothing where no task waits: in a worker
+    process (its pool kills it instead) a blocking run goes on to its end."""
+    with suppress(RuntimeError):  # anyio's NoEventLoopError: not one of its worker threads
+        from_thread.check_cancelled()
 
 
 def first_error(errors: Sequence[BaseException | None]) -> BaseException | None:

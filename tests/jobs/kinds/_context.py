@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState, new_job_id, now
@@ -28,6 +29,7 @@ class Context:
     secret: str | None = None
     payload: AsyncIterable[bytes] | None = None
     job: Job = field(default_factory=_job)
+    processes: AsyncProcessPool | None = None
     reports: list[tuple[int, int]] = field(default_factory=list)
 
     def artifact_path(self, suffix: str) -> Path:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 from PIL import Image
 
+from adapters.processes import AsyncProcessPool
 from service.config import LifeSettings, Settings
-from service.errors import BadParam, PatternError
+from service.errors import BadParam, PatternError, WorkerError
 from service.jobs.kinds.life import (
     MAX_PATTERN_BYTES,
     PNG_MEDIA_TYPE,
@@ -19,27 +24,46 @@ from service.jobs.kinds.life import (
     LifeKind,
     LifeParams,
 )
+from service.jobs.manager import WORKER_PRELOAD
 from service.life import bundled_pattern_path, read_pattern, run_life_async
 from tests.jobs.kinds._context import Context
 
 pytestmark = pytest.mark.anyio
 
 GLIDER = bundled_pattern_path("glider.rle").read_text(encoding="utf-8")
+# No work to step, so it goes to a worker process; half a megabyte of RLE takes seconds to read.
+_SLOW_TO_READ = LifeParams(pattern="ob" * 250_000 + "!")
 KIND = LifeKind()
 SMALL = Settings(life=LifeSettings(max_cells=10_000, max_generations=100, max_workers=2))
 
 
+@pytest.fixture(params=["thread", "process"])
+async def processes(request: pytest.FixtureRequest) -> AsyncIterator[AsyncProcessPool | None]:
+    """None (a run steps on a worker thread), or the manager's kind of worker processes."""
+    if request.param == "thread":
+        yield None
+        return
+    pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
 def _steady(summary: dict[str, Any]) -> dict[str, Any]:
-    """A summary without its timings."""
-    return {k: v for k, v in summary.items() if k not in ("elapsed_s", "cell_updates_per_s")}
+    """A summary without its timings, nor the threads of the process it ran in."""
+    unsteady = ("elapsed_s", "cell_updates_per_s", "peak_threads")
+    return {k: v for k, v in summary.items() if k not in unsteady}
 
 
 def _hidden(directory: Path) -> list[str]:
     return [path.name for path in directory.iterdir() if path.name.startswith(".")]
 
 
-async def test_a_pattern_runs_and_its_rle_artifact_reads_back(tmp_path: Path) -> None:
-    context = Context(tmp_path)
+async def test_a_pattern_runs_and_its_rle_artifact_reads_back(
+    tmp_path: Path, processes: AsyncProcessPool | None
+) -> None:
+    context = Context(tmp_path, processes=processes)
     params = LifeParams(pattern=GLIDER, generations=8)
     KIND.check(params, context.settings)
     outcome = await KIND.run(params, context)
@@ -56,8 +80,10 @@ async def test_a_pattern_runs_and_its_rle_artifact_reads_back(tmp_path: Path) ->
     assert context.reports[-1] == (8, 8)
 
 
-async def test_a_random_soup_on_a_torus_renders_a_png(tmp_path: Path) -> None:
-    context = Context(tmp_path)
+async def test_a_random_soup_on_a_torus_renders_a_png(
+    tmp_path: Path, processes: AsyncProcessPool | None
+) -> None:
+    context = Context(tmp_path, processes=processes)
     params = LifeParams(random="40x30:0.35:7", generations=5, topology="torus", render="png")
     KIND.check(params, context.settings)
     outcome = await KIND.run(params, context)
@@ -115,12 +141,62 @@ async def test_rule_and_size_shape_the_universe(tmp_path: Path) -> None:
 
 
 async def test_a_pattern_that_does_not_parse_fails_the_run_naming_the_place(
-    tmp_path: Path,
+    tmp_path: Path, processes: AsyncProcessPool | None
 ) -> None:
     params = LifeParams(pattern="x = 3, y = 3\nbo$2bq$3o!\n")
-    KIND.check(params, Settings())  # parsing is the run's work, on a thread
-    with pytest.raises(PatternError, match=r"^params\.pattern:2:"):
-        await KIND.run(params, Context(tmp_path))
+    KIND.check(params, Settings())  # parsing is the run's work, off the event loop
+    with pytest.raises(PatternError, match=r"^params\.pattern:2:") as caught:
+        await KIND.run(params, Context(tmp_path, processes=processes))
+    assert (caught.value.source, caught.value.line) == ("params.pattern", 2)
+
+
+@pytest.mark.parametrize("render", ["rle", "png"])
+async def test_a_run_in_a_worker_process_equals_one_on_a_thread(
+    tmp_path: Path, render: str
+) -> None:
+    params = LifeParams(random="48x40:0.4:3", generations=30, render=render)
+    (tmp_path / "thread").mkdir()
+    (tmp_path / "process").mkdir()
+    on_thread = await KIND.run(params, Context(tmp_path / "thread"))
+    pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
+    try:
+        in_process = await KIND.run(params, Context(tmp_path / "process", processes=pool))
+        assert len(pool.pids) == 1  # it did run there
+    finally:
+        await pool.aclose()
+    assert _steady(in_process.result) == _steady(on_thread.result)
+    assert in_process.artifact is not None
+    assert on_thread.artifact is not None
+    assert in_process.artifact.read_bytes() == on_thread.artifact.read_bytes()
+    assert in_process.synced
+    assert _hidden(tmp_path / "process") == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        LifeParams(random="48x40:0.4:3", generations=5, strategy="threads", workers=2),
+        # Serial, but long: it steps on a thread, where it can report progress on the way.
+        LifeParams(random="1000x1000:0.4:3", generations=21, strategy="serial"),
+        # The reference engine's run: quick in cells, not in time.
+        LifeParams(random="20x20:0.4:3", generations=2, engine="reference"),
+    ],
+    ids=["fanned-out", "long-serial", "reference-engine"],
+)
+async def test_runs_that_are_not_quick_and_serial_stay_on_threads(
+    tmp_path: Path, params: LifeParams
+) -> None:
+    pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
+    try:
+        context = Context(tmp_path, processes=pool)
+        outcome = await KIND.run(params, context)
+        # A fanned-out run never went to the pool; the others came back from it unrun.
+        assert len(pool.pids) == (params.strategy != "threads")
+    finally:
+        await pool.aclose()
+    assert outcome.result["generation"] == params.generations
+    assert outcome.result["strategy"] == (params.strategy or "serial")
+    assert context.reports[-1] == (params.generations, params.generations)
 
 
 @pytest.mark.parametrize(
@@ -191,3 +267,43 @@ def test_params_refuse_unknown_fields_and_are_frozen() -> None:
     with pytest.raises(AttributeError):
         params.generations = 3  # type: ignore[misc]
     assert KIND.timeout_s(Settings()) is None
+
+
+@pytest.fixture
+async def warm(tmp_path: Path) -> AsyncIterator[tuple[AsyncProcessPool, int]]:
+    """A pool of one worker process that has run a job, and that worker's process id."""
+    pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
+    try:
+        await KIND.run(LifeParams(pattern=GLIDER), Context(tmp_path, processes=pool))
+        (worker,) = pool.pids
+        yield pool, worker
+    finally:
+        await pool.aclose()
+
+
+async def test_cancelling_a_run_in_a_worker_process_kills_the_worker(
+    tmp_path: Path, warm: tuple[AsyncProcessPool, int]
+) -> None:
+    pool, worker = warm
+    with anyio.move_on_after(0.5) as scope:
+        await KIND.run(_SLOW_TO_READ, Context(tmp_path, processes=pool))
+    assert scope.cancelled_caught
+    assert pool.pids == ()
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+
+
+async def test_a_worker_process_that_dies_fails_the_run_saying_so(
+    tmp_path: Path, warm: tuple[AsyncProcessPool, int]
+) -> None:
+    pool, worker = warm
+    async with anyio.create_task_group() as group:
+
+        async def run() -> None:
+            with pytest.raises(WorkerError, match=r"the Life worker process died: .*SIGKILL"):
+                await KIND.run(_SLOW_TO_READ, Context(tmp_path, processes=pool))
+
+        group.start_soon(run)
+        await anyio.sleep(0.3)
+        os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
+    assert pool.pids == ()
