@@ -4,7 +4,9 @@ A leak is growth that does not level off. The benches compare a late span of the
 early one (after a warm-up), its high-water mark (or, under load, the median of its open fds
 and threads), and allow a stated bound for what a steady daemon still varies by: allocator
 arenas and fragmentation, SQLite's page cache, the worker threads anyio keeps (up to its
-limiter's size) and the connections in flight.
+limiter's size) and the connections in flight. At rest the daemon has no child but
+multiprocessing's forkserver and resource tracker, and no more worker processes under them
+than ``[jobs] worker_processes`` (they stay, by design, for the next small Life run).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import anyio
 from anyio import to_thread
 
 from service._proc import Usage, usage
+from service.config import Settings
 
 __all__ = ["Bounds", "Check", "Sample", "at_rest", "compare", "look", "spread"]
 
 _REST_POLL_S: Final = 0.1
+_WORKERS: Final = Settings().jobs.worker_processes  # the benches' daemons keep the default
 
 
 @final
@@ -51,7 +55,8 @@ class Bounds:
         share = f" or +{self.rss_share:.0%}, whichever is larger" if self.rss_share else ""
         return (
             f"RSS +{self.rss_mib:g} MiB{share}; open fds +{self.fds}; threads +{self.threads}; "
-            "children 0 at rest"
+            f"children 0 at rest (multiprocessing's helpers aside), at most {_WORKERS} worker "
+            "processes"
         )
 
 
@@ -127,6 +132,7 @@ def compare(
         Check(f"open fds{label}", *fds, fds[0] + bounds.fds),
         Check(f"threads{label}", *threads, threads[0] + bounds.threads),
         Check("children at rest", 0, rest.children, 0),
+        Check("worker processes at rest", 0, rest.workers, _WORKERS),
     ]
 
 

@@ -441,7 +441,8 @@ def _print_verdict(report: Report, checks: list[Check]) -> bool:
     print(
         f"\nAt rest before the load: RSS {idle.rss_mib:.1f} MiB, {idle.fds} open fds, "
         f"{idle.threads} threads, {idle.children} children; after it: RSS {rest.rss_mib:.1f} "
-        f"MiB, {rest.fds} open fds, {rest.threads} threads, {rest.children} children.\n"
+        f"MiB, {rest.fds} open fds, {rest.threads} threads, {rest.children} children, "
+        f"{rest.workers} worker processes.\n"
         "\nFlat when the last third exceeds the first third by at most: "
         f"{BOUNDS.describe()}; and at rest the daemon has at most {REST_FDS} open fds more "
         "than before the load. RSS is compared by its high-water mark; open fds and threads "

@@ -177,9 +177,9 @@ def _verdict(run: Run) -> list[Check]:
 def _print_table(run: Run) -> None:
     print(
         "| jobs | seconds | jobs/s since the last | RSS (MiB) | open fds | threads | children "
-        "| store (MiB) | artifacts |"
+        "| workers | store (MiB) | artifacts |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     previous: Sample | None = None
     for found, store in run.samples:
         rate = "-"
@@ -188,7 +188,8 @@ def _print_table(run: Run) -> None:
         use = found.usage
         print(
             f"| {found.jobs:_} | {found.at_s:.1f} | {rate} | {use.rss_mib:.1f} | {use.fds} | "
-            f"{use.threads} | {use.children} | {store.mib:.1f} | {store.artifacts:_} |"
+            f"{use.threads} | {use.children} | {use.workers} | {store.mib:.1f} | "
+            f"{store.artifacts:_} |"
         )
         previous = found
 

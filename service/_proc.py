@@ -16,17 +16,23 @@ from typing import final
 __all__ = ["Process", "Usage", "children", "descendants", "processes", "session", "usage"]
 
 _PROC = Path("/proc")
+_HELPER_CODE = (b"from multiprocessing.forkserver ", b"from multiprocessing.resource_tracker ")
 
 
 @final
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """One look at a process: resident memory, open file descriptors, threads, children."""
+    """One look at a process: resident memory, open file descriptors, threads, children.
+
+    ``children`` leaves out multiprocessing's helpers (the forkserver and the resource tracker,
+    which stay once started); ``workers`` counts the processes under them (pool workers).
+    """
 
     rss_mib: float
     fds: int
     threads: int
     children: int
+    workers: int = 0
 
 
 def usage(pid: int) -> Usage | None:
@@ -39,7 +45,19 @@ def usage(pid: int) -> Usage | None:
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     rss_kib = int(fields.get("VmRSS", "0 kB").split()[0])
     threads = int(fields.get("Threads", "0"))
-    return Usage(rss_kib / 1024, fds, threads, len(children(pid)))
+    kids = children(pid)
+    helpers = [kid for kid in kids if _is_helper(kid)]
+    workers = sum(len(descendants(helper)) for helper in helpers)
+    return Usage(rss_kib / 1024, fds, threads, len(kids) - len(helpers), workers)
+
+
+def _is_helper(pid: int) -> bool:
+    """Whether ``pid`` runs multiprocessing's forkserver or resource tracker."""
+    try:
+        argv = (_PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(arg.startswith(_HELPER_CODE) for arg in argv)
 
 
 @final
