@@ -240,7 +240,7 @@ def _quickly(task: _Task) -> dict[str, Any] | None:
 
     A quick run is one ``auto`` would run serially (under :data:`QUICK_WORK` cell-updates) on
     a fast engine, a fraction of a second: it needs no progress on the way. (The reference
-    engine, in pure Python, is a hundred times slower.) Cancelling the job kills the worker,
+    engine, in pure Python, is thousands of times slower.) Cancelling the job kills the worker,
     and the manager removes the partial file.
     """
     job, limits = task.job, task.limits
