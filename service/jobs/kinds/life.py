@@ -46,7 +46,7 @@ from service.life.run import (
     step_plan_blocking,
 )
 from service.life.soup import parse_soup
-from service.life.strategies import STRATEGY_NAMES
+from service.life.strategies import SERIAL_WORK, STRATEGY_NAMES
 from service.life.topology import KINDS, parse_size
 from service.life.universe import Progress
 
@@ -62,9 +62,9 @@ __all__ = [
 
 MAX_PATTERN_BYTES: Final = 1 << 20
 """The longest ``pattern`` text a job takes, in UTF-8 bytes (1 MiB): a request body, not a file."""
-QUICK_WORK: Final = 20_000_000
+QUICK_WORK: Final = SERIAL_WORK
 """Cell-updates (cells x generations) under which a serial run goes to a worker process in one
-trip: what ``auto`` runs serially, a fraction of a second of work."""
+trip: what ``auto`` runs serially, a fraction of a second of work on a fast engine."""
 RENDERS: Final = ("rle", "png")
 RLE_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 PNG_MEDIA_TYPE: Final = "image/png"
@@ -248,10 +248,7 @@ def _quickly(task: _Task) -> dict[str, Any] | None:
     work = plan.placed.width * plan.placed.height * plan.generations
     if not plan.serial or plan.engine == "reference" or work >= QUICK_WORK:
         return None
-    result = step_plan_blocking(plan, limits=limits)
-    _write(result, job.render == "png", task.path)
-    sync_artifact(task.path)
-    return _summary(result, seed)
+    return _summary(_stepped_and_written(plan, job, limits, task.path), seed)
 
 
 def _serially(
@@ -268,10 +265,21 @@ def _serially(
     plan, seed = _settled(job, limits)
     if not plan.serial:
         return plan, seed
+    return _stepped_and_written(plan, job, limits, path, progress), seed
+
+
+def _stepped_and_written(
+    plan: LifePlan,
+    job: LifeParams,
+    limits: LifeSettings,
+    path: Path,
+    progress: Progress | None = None,
+) -> LifeResult:
+    """A serial plan stepped where this runs, its artifact written and synced (blocking)."""
     result = step_plan_blocking(plan, limits=limits, progress=progress)
     _write(result, job.render == "png", path)
     sync_artifact(path)
-    return result, seed
+    return result
 
 
 def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | None]:

@@ -31,6 +31,7 @@ from service.life.strategies.serial import Serial
 from service.life.strategies.thread_pool import ThreadPool
 
 __all__ = [
+    "SERIAL_WORK",
     "STRATEGY_NAMES",
     "BlockingMap",
     "Strategy",
@@ -53,8 +54,9 @@ STRATEGY_NAMES: Final[tuple[StrategyName, ...]] = (
     "processes",
 )
 
-# Below this many cell-updates a run, handing chunks to other threads costs more than it saves.
-_PARALLEL_WORK: Final = 20_000_000
+SERIAL_WORK: Final = 20_000_000
+"""Below this many cell-updates a run (cells x generations), ``auto`` runs it serially: handing
+chunks to other threads costs more than it saves."""
 
 
 def choose_strategy(
@@ -76,7 +78,7 @@ def choose_strategy(
     if workers is not None and not 1 <= workers <= max_workers:
         raise LimitExceeded(f"--workers {workers}: must be 1 to {max_workers} (life.max_workers)")
     if name == "auto":
-        small = per_cell or cells * generations < _PARALLEL_WORK
+        small = per_cell or cells * generations < SERIAL_WORK
         name = "serial" if small else "threadpool"
     if name == "serial":
         return name, 1
