@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHECKED := service adapters tests bench
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean peers
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy service adapters tests
 
-pytest: $(STAMP)
+pytest: $(STAMP) peers
 	$(BIN)/python -m pytest -q
+
+# The real programs the tests compare with, from Debian's packages when missing: golly's
+# bgolly (Life on bounded grids, placed as Golly places patterns).
+peers:
+	@command -v bgolly >/dev/null || { apt-get update -q && apt-get install -y -q golly; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.life

@@ -152,7 +152,7 @@ def test_life_chunks_by_cell_with_the_reference_engine(capsys: pytest.CaptureFix
     assert summary["engine"] == "reference"
     assert summary["chunks"] == 48  # a chunk a cell
     assert summary["population"] == 5
-    assert summary["bbox"] == [3, 2, 3, 3]
+    assert summary["bbox"] == [0, 0, 3, 3]  # Golly's coordinates: from (-1, -1), moved 1, 1
 
 
 def test_life_chunks_by_cell_picks_the_reference_engine(

@@ -13,6 +13,7 @@ from typing import Final
 
 from service.errors import PatternError, RuleError
 from service.life._text import strip_tag, tag_text
+from service.life.pattern import Anchor
 from service.life.rules import Rule, parse_rule
 from service.life.topology import Topology
 
@@ -42,6 +43,7 @@ class RleMeta:
     line_rule: tuple[Rule, Topology | None] | None = None
     x: int = 0
     y: int = 0
+    positioned: bool = False
     generation: int = 0
     name: str | None = None
     comments: list[str] = field(default_factory=list)
@@ -50,6 +52,12 @@ class RleMeta:
     def rule(self) -> tuple[Rule, Topology | None] | tuple[None, None]:
         """The header's rule, else the ``#r`` line's, else none at all."""
         return self.header_rule or self.line_rule or (None, None)
+
+    @property
+    def anchor(self) -> Anchor:
+        """Where Golly puts the pattern on a bounded grid: at ``#CXRLE Pos=``; else a header
+        centres it by its size (Golly reads no ``#P`` in an RLE); with neither, at (0, 0)."""
+        return "given" if self.positioned or self.size is None else "centred"
 
     def read_header(self, line: str, number: int) -> tuple[int, int]:
         """Read ``x = m, y = n[, rule = R]``: keys in any order, spaces anywhere between."""
@@ -153,6 +161,7 @@ class RleMeta:
                         f"Pos={value!r} is not two integers: write Pos=-3,7", number, column
                     )
                 self.x, self.y = int(pos.group(1)), int(pos.group(2))
+                self.positioned = True
             elif key == "Gen":
                 if _INTEGER.fullmatch(value) is None:
                     raise self._error(

@@ -79,14 +79,18 @@ class _LifReader:
         comments = tuple(self.comments)
         if not self.xs:
             empty = np.zeros((0, 0), dtype=np.uint8)
-            return Pattern(empty, rule=self.rule, topology=self.topology, comments=comments)
+            return Pattern(
+                empty, rule=self.rule, topology=self.topology, comments=comments, anchor="given"
+            )
         left, top = min(self.xs), min(self.ys)
         width, height = max(self.xs) - left + 1, max(self.ys) - top + 1
         check_size(width, height, max_cells=max_cells, source=self.source)
         cells = np.zeros((height, width), dtype=np.uint8)
         # Offsets are taken in Python first: the coordinates themselves may not fit in int64.
         cells[[y - top for y in self.ys], [x - left for x in self.xs]] = 1
-        return Pattern(cells, left, top, self.rule, self.topology, comments=comments)
+        return Pattern(
+            cells, left, top, self.rule, self.topology, comments=comments, anchor="given"
+        )
 
     def _hash_line(self, line: str, number: int) -> None:
         tag = line[1:2]

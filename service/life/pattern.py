@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias, final
+from typing import Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,13 +11,23 @@ import numpy.typing as npt
 from service.life.rules import Rule
 from service.life.topology import Topology
 
-__all__ = ["BBox", "Cells", "Pattern", "bounding_box"]
+__all__ = ["Anchor", "BBox", "Cells", "Pattern", "bounding_box"]
 
 Cells: TypeAlias = npt.NDArray[np.uint8]
 """A 2-D array of 0 (dead) and 1 (alive), indexed ``[row, column]``."""
 
 BBox: TypeAlias = tuple[int, int, int, int]
 """``(x, y, width, height)`` of the live cells."""
+
+Anchor: TypeAlias = Literal["centred", "given"]
+"""Where a pattern goes on a bounded grid, as Golly's reader puts it there:
+
+- ``centred``: the array centred on the grid's (0, 0) by its own size, when it fits, else at
+  the grid's top-left corner: an RLE with a header and no ``#CXRLE Pos=`` (Golly reads no
+  ``#P`` in an RLE), a ``.cells`` file (the format holds no position), a pattern made in code;
+- ``given``: at its own coordinates ``x``, ``y``: an RLE's ``Pos=``, a ``.lif`` file's cells,
+  a headerless RLE's (0, 0), the cells of a run.
+"""
 
 
 @final
@@ -26,7 +36,7 @@ class Pattern:
     """Live cells with the plane coordinates of ``cells[0, 0]`` and what the file said about them.
 
     ``rule`` and ``topology`` are None when the file did not name them; ``generation`` comes
-    from Golly's ``#CXRLE Gen=`` line.
+    from Golly's ``#CXRLE Gen=`` line; ``anchor`` says where a bounded grid puts it.
     """
 
     cells: Cells
@@ -37,6 +47,7 @@ class Pattern:
     generation: int = 0
     name: str | None = None
     comments: tuple[str, ...] = field(default=())
+    anchor: Anchor = "centred"
 
     @property
     def width(self) -> int:
@@ -85,4 +96,5 @@ def _replace(pattern: Pattern, cells: Cells, x: int, y: int) -> Pattern:
         pattern.generation,
         pattern.name,
         pattern.comments,
+        "given",
     )

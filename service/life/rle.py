@@ -61,6 +61,7 @@ def read_rle(text: str, *, source: str = "<input>", max_cells: int = DEFAULT_MAX
         meta.generation,
         meta.name,
         tuple(meta.comments),
+        meta.anchor,
     )
 
 

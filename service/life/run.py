@@ -297,6 +297,7 @@ def _result(
         start.generation + plan.generations,
         start.name,
         start.comments,
+        "given",
     )
     return LifeResult(
         final,

@@ -78,24 +78,51 @@ class Stepped:
 
 
 def place(pattern: Pattern, topology: Topology) -> Pattern:
-    """Put a pattern in its universe: centred on a bounded grid, as it is on an infinite one."""
+    """Put a pattern in its universe as Golly does; an infinite one keeps it where it is.
+
+    A bounded grid of W x H cells spans Golly's coordinates ``-(W // 2)`` to
+    ``W - 1 - W // 2`` across (and likewise down), and the returned pattern's origin is that
+    top-left corner. The pattern goes where its :data:`~service.life.pattern.Anchor` says,
+    as Golly's reader puts it. One exception: a grid exactly the size of the pattern's array
+    (what ``--topology`` without ``--size`` makes) holds the array whole, wherever the file
+    put it. Live cells that would fall outside the grid are refused, not dropped.
+    """
     if not topology.bounded:
         return pattern.trimmed()
+    width, height = topology.width, topology.height
+    left, top = -(width // 2), -(height // 2)
+    grid = np.zeros((height, width), dtype=np.uint8)
     box = bounding_box(pattern.cells)
     if box is None:
-        return Pattern(np.zeros((topology.height, topology.width), np.uint8), 0, 0)
-    if (pattern.width, pattern.height) == (topology.width, topology.height):
-        return pattern
+        return Pattern(grid, left, top, anchor="given")
+    if (pattern.width, pattern.height) == (width, height):
+        return Pattern(pattern.cells, left, top, anchor="given")
     x, y, w, h = box
-    if w > topology.width or h > topology.height:
+    if w > width or h > height:
         raise LimitExceeded(
             f"the pattern's live cells span {w}x{h}, more than the {topology.kind} of "
-            f"{topology.width}x{topology.height}: give a larger --size"
+            f"{width}x{height}: give a larger --size"
         )
-    grid = np.zeros((topology.height, topology.width), dtype=np.uint8)
-    top, left = (topology.height - h) // 2, (topology.width - w) // 2
-    grid[top : top + h, left : left + w] = pattern.cells[y : y + h, x : x + w]
-    return Pattern(grid, 0, 0)
+    at_x, at_y = _golly_origin(pattern, topology)
+    column, row = at_x - left + x, at_y - top + y
+    if column < 0 or row < 0 or column + w > width or row + h > height:
+        raise LimitExceeded(
+            f"the pattern's live cells span x = {at_x + x}..{at_x + x + w - 1}, "
+            f"y = {at_y + y}..{at_y + y + h - 1}, outside the {topology.kind} of "
+            f"{width}x{height}, which spans x = {left}..{left + width - 1}, "
+            f"y = {top}..{top + height - 1}: give a larger --size or move the pattern"
+        )
+    grid[row : row + h, column : column + w] = pattern.cells[y : y + h, x : x + w]
+    return Pattern(grid, left, top, anchor="given")
+
+
+def _golly_origin(pattern: Pattern, topology: Topology) -> tuple[int, int]:
+    """Where Golly's reader puts ``pattern.cells[0, 0]`` on a bounded grid."""
+    if pattern.anchor == "given":
+        return pattern.x, pattern.y
+    if pattern.width <= topology.width and pattern.height <= topology.height:
+        return -(pattern.width // 2), -(pattern.height // 2)
+    return -(topology.width // 2), -(topology.height // 2)
 
 
 async def step_universe(
@@ -235,7 +262,7 @@ class _Bounded:
 
     def round(self, pattern: Pattern, generations: int) -> Generator[_Step, Cells, _Round]:
         cells = yield _Step(pattern.cells, generations, self.wraps)
-        return Pattern(cells, pattern.x, pattern.y), cells.size * generations
+        return Pattern(cells, pattern.x, pattern.y, anchor="given"), cells.size * generations
 
 
 @final
@@ -250,7 +277,7 @@ class _Infinite:
         while done < generations and pattern.population:
             k = self._margin(pattern, generations - done)
             cells = yield _Step(np.pad(pattern.cells, k), k, False)
-            pattern = Pattern(cells, pattern.x - k, pattern.y - k).trimmed()
+            pattern = Pattern(cells, pattern.x - k, pattern.y - k, anchor="given").trimmed()
             work += cells.size * k
             done += k
         return pattern, work

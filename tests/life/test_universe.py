@@ -161,12 +161,13 @@ def test_glider_on_a_bounded_plane_ends_as_a_block_in_the_far_corner(engine: str
     cells = np.zeros((8, 8), dtype=np.uint8)
     cells[:3, :3] = bundled("glider.rle").cells
     plane = Topology("plane", 8, 8)
-    # It glides until it meets the bottom and right edges, which turn it into a block.
-    assert life(Pattern(cells), 20, engine, topology=plane).bbox == (5, 5, 3, 3)
+    # It glides until it meets the bottom and right edges, which turn it into a block. The
+    # grid spans Golly's -4..3 both ways.
+    assert life(Pattern(cells), 20, engine, topology=plane).bbox == (1, 1, 3, 3)
     for generations in (30, 100):
         result = life(Pattern(cells), generations, engine, topology=plane)
         assert result.population == 4
-        assert result.bbox == (6, 6, 2, 2)
+        assert result.bbox == (2, 2, 2, 2)
         assert result.pattern.cells[6:, 6:].tolist() == [[1, 1], [1, 1]]
 
 
@@ -372,16 +373,17 @@ def test_growth_past_max_cells_is_refused() -> None:
 
 
 def test_place_centres_a_pattern_on_a_bounded_grid() -> None:
+    # As Golly centres an RLE without Pos=: by the array's size, on the grid's (0, 0).
     glider = Pattern(bundled("glider.rle").cells, 100, -7)
     placed = place(glider, Topology("plane", 9, 6))
-    assert (placed.x, placed.y, placed.width, placed.height) == (0, 0, 9, 6)
-    assert placed.bbox() == (3, 1, 3, 3)
+    assert (placed.x, placed.y, placed.width, placed.height) == (-4, -3, 9, 6)
+    assert placed.bbox() == (-1, -1, 3, 3)
 
 
 def test_place_keeps_a_pattern_of_the_grids_size_where_it_is() -> None:
     cells = np.zeros((8, 8), dtype=np.uint8)
     cells[0, 0] = 1
-    assert place(Pattern(cells), Topology("torus", 8, 8)).bbox() == (0, 0, 1, 1)
+    assert place(Pattern(cells), Topology("torus", 8, 8)).bbox() == (-4, -4, 1, 1)
 
 
 def test_place_trims_on_an_infinite_universe() -> None:
