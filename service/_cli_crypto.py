@@ -27,11 +27,12 @@ from adapters.openssl import MAX_PASSWORD_BYTES
 from service._cli_interrupt import until_interrupted
 from service.config import RUNNERS, CryptoSettings
 from service.crypto import CryptoResult, Source, Target, decrypt, encrypt
+from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
+from service.environment import secret
 from service.errors import FanoutError, InvalidInput
 
 __all__ = ["CryptoRequest", "crypto_options", "run_crypto"]
 
-_PASSWORD_VARIABLE: Final = "FANOUT_PASSWORD"
 # Enough for the longest password openssl reads whole, its "\r\n", and one byte more so
 # that a longer one is refused as too long rather than cut short.
 _LINE_LIMIT: Final = MAX_PASSWORD_BYTES + 3
@@ -136,7 +137,7 @@ def _find_password(path: str | None, *, confirm: bool, can_prompt: bool) -> byte
     """The first line of ``path``, else ``$FANOUT_PASSWORD``, else what is typed at a prompt."""
     if path is not None:
         return _read_password_file(path)
-    if (value := os.environ.get(_PASSWORD_VARIABLE)) is not None:
+    if (value := secret(_PASSWORD_VARIABLE)) is not None:
         if not value:
             raise InvalidInput(f"{_PASSWORD_VARIABLE} is set but empty")
         return os.fsencode(value)

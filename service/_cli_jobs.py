@@ -9,7 +9,6 @@ The daemon is ``--url``, else the ``[http]`` host and port of the config; the to
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,9 +18,10 @@ import anyio
 import click
 import msgspec
 
-from service.api.auth import TOKEN_VARIABLE
 from service.client import Client
 from service.config import HttpSettings
+from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
+from service.environment import TOKEN_VARIABLE, secret
 from service.errors import InvalidInput
 from service.jobs.model import Job, JobState
 
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_PASSWORD_VARIABLE: Final = "FANOUT_PASSWORD"
 _ANY_ADDRESS: Final = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}
 
 
@@ -69,7 +68,7 @@ def parse_params(text: str) -> dict[str, Any]:
 def read_password(path: str | None) -> str | None:
     """The first line of ``path``, else ``$FANOUT_PASSWORD``, else None."""
     if path is None:
-        return os.environ.get(_PASSWORD_VARIABLE) or None
+        return secret(_PASSWORD_VARIABLE) or None
     try:
         with open(path, encoding="utf-8") as file:
             first = file.readline().rstrip("\r\n")
@@ -125,7 +124,7 @@ def job_result(url: str, job_id: str, output: str) -> None:
 
 def _call(url: str, action: Callable[[Client], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with Client(url, token=os.environ.get(TOKEN_VARIABLE) or None) as client:
+        async with Client(url, token=secret(TOKEN_VARIABLE) or None) as client:
             return await action(client)
 
     return anyio.run(main, backend="asyncio")

@@ -29,6 +29,7 @@ from service._cli_jobs import (
 )
 from service._cli_pipeline import PipelineRequest, pipeline_options, run_image_pipeline
 from service.config import LifeSettings, Settings, load_settings
+from service.environment import forget_secrets, take_secrets
 from service.errors import FanoutError, InvalidInput, LimitExceeded
 from service.life.engines import ENGINE_NAMES
 from service.life.fanout import Chunking
@@ -52,6 +53,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
     A command that returns an int has it as the exit status (``pipeline``: 1 if an image failed).
     """
+    # Before anything can start a child: no child inherits FANOUT_PASSWORD or FANOUT_TOKEN.
+    take_secrets()
+    try:
+        _run(argv)
+    finally:
+        forget_secrets()
+
+
+def _run(argv: list[str] | None) -> NoReturn:
     try:
         status = cli.main(args=argv, prog_name="fanout", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -31,6 +31,7 @@ from adapters._openssl.algorithms import LEGACY_FLAGS, Algorithm, OpenSSL, Refus
 from adapters._openssl.errors import OpenSSLNotFound
 from adapters._openssl.kinds import CIPHERS, DIGESTS, Kind, refusal
 from adapters._openssl.listing import parse_listing, with_aliases
+from adapters.environment import child_environment
 
 __all__ = ["find_openssl", "known_openssl"]
 
@@ -95,7 +96,13 @@ def _run(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [binary, *args]
     try:
         return subprocess.run(
-            argv, capture_output=True, text=True, errors="replace", timeout=_TIMEOUT, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=_TIMEOUT,
+            check=False,
+            env=child_environment(),
         )
     except subprocess.TimeoutExpired as exc:
         message = f"openssl {binary!r} did not finish `{' '.join(args)}` in {_TIMEOUT:g} s"

@@ -18,6 +18,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import anyio
 
 from adapters._openssl.pipes import close_fds, sized_pipe
+from adapters.environment import child_environment
 
 __all__ = [
     "PIPE",
@@ -69,6 +70,7 @@ class Ends:
             "stderr": stderr,
             "pass_fds": tuple(pass_fds),
             "start_new_session": True,
+            "env": child_environment(),
         }
 
     async def launch(self, start: Callable[[], Awaitable[T]]) -> T:

@@ -11,7 +11,6 @@ constant time, and no refusal quotes the header back.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -20,18 +19,21 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from service.config import HttpSettings
+from service.environment import TOKEN_VARIABLE, secret
 from service.errors import ConfigError, Unauthorized
 
 __all__ = ["TOKEN_VARIABLE", "auth_middleware", "is_protected", "load_token"]
 
-TOKEN_VARIABLE: Final = "FANOUT_TOKEN"
 _PROTECTED: Final = ("/v1/", "/metrics")
 
 
 def load_token(settings: HttpSettings, environ: Mapping[str, str] | None = None) -> str | None:
-    """The configured token, or None; ConfigError when the token file cannot give one."""
-    env = os.environ if environ is None else environ
-    token = env.get(TOKEN_VARIABLE, "").strip()
+    """The configured token, or None; ConfigError when the token file cannot give one.
+
+    ``environ`` defaults to the secrets taken out of the process environment at start-up.
+    """
+    token = (secret(TOKEN_VARIABLE) if environ is None else environ.get(TOKEN_VARIABLE)) or ""
+    token = token.strip()
     if token:
         return token
     if not settings.token_file:

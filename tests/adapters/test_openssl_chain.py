@@ -120,6 +120,16 @@ async def wait_for_children(count: int) -> list[int]:
     return pids
 
 
+async def read_after_exec(pid: int) -> bytes:
+    """cmdline and environ of a child once it runs openssl: between fork and exec it reads as
+    this process, or as nothing."""
+    with anyio.fail_after(10):
+        # Polling /proc: nothing in this process signals the exec.
+        while b"openssl" not in (cmdline := read_proc(pid, "cmdline")):  # noqa: ASYNC110
+            await anyio.sleep(0.005)
+    return cmdline + read_proc(pid, "environ")
+
+
 async def openssl(*args: str, data: bytes) -> bytes:
     """Plain openssl, as a user would run it, for interop checks."""
     done = await anyio.run_process(["openssl", *args], input=data)
@@ -264,7 +274,7 @@ async def test_the_password_is_in_no_childs_argv_or_environment(
 
             async def look() -> None:
                 for pid in set(await wait_for_children(len(before) + 2)) - before:
-                    seen[pid] = read_proc(pid, "cmdline") + read_proc(pid, "environ")
+                    seen[pid] = await read_after_exec(pid)
                 scope.cancel()
 
             group.start_soon(look)
