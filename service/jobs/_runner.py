@@ -32,7 +32,7 @@ async def attempt(
         result, artifact = await _check(outcome, artifacts)
     except Exception as exc:
         latest = msgspec.structs.replace(context.job, progress=context.latest)
-        return failed(latest, exc, secret=context.secret)
+        return failed(latest, exc)
     latest = msgspec.structs.replace(context.job, progress=context.latest)
     return succeeded(latest, result, artifact=artifact, artifact_type=outcome.media_type)
 

@@ -69,6 +69,21 @@ async def test_a_wrong_password_is_a_failed_job_not_an_http_error() -> None:
         assert job.error.type == "CryptoFailed"
 
 
+@pytest.mark.parametrize("wrong", ["e", "o", "wrong", "password"])
+async def test_a_wrong_password_error_reveals_nothing_of_it(wrong: str) -> None:
+    # Masking the password in a message made of openssl's words would spell out which letters
+    # it has ('op***nssl'); messages are made of known parts and never masked.
+    async with serve(FAST) as client:
+        made = partial(sealed, PLAIN[:4096], OCTETS["X-Fanout-Password"], wrong=wrong)
+        ciphertext = await anyio.to_thread.run_sync(made)
+        reply = await upload(client, "decrypt", ciphertext, headers={"X-Fanout-Password": wrong})
+        error = reply.job().error
+        assert error is not None
+        assert error.message == (
+            "openssl enc failed (exit code 1): bad decrypt: wrong password or corrupted input"
+        )
+
+
 @pytest.mark.parametrize(
     ("options", "headers", "status", "field"),
     [
