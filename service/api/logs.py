@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Final, TextIO, final
+from typing import Any, Final, TextIO, final
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -32,6 +32,7 @@ __all__ = [
     "SERVER_LOG",
     "AccessLog",
     "configure_logging",
+    "escape_controls",
     "line",
     "note_job",
 ]
@@ -44,6 +45,12 @@ JOB_ID: Final = web.RequestKey("fanout.job_id", str)
 """The job a request submitted, cancelled or ran, for its access line."""
 
 _PLAIN: Final = re.compile(r"[A-Za-z0-9._:/@+,-]*")
+# What a terminal or a log reader could take as other than text: C0 and C1 controls and DEL
+# (ESC starts a sequence that retitles the operator's terminal), Unicode's line and paragraph
+# separators, and the lone surrogates that undecodable bytes become.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_QUOTED: Final = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+_NAMED: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", '"': '\\"'}
 
 
 def configure_logging(stream: TextIO) -> None:
@@ -81,8 +88,20 @@ def _value(value: object) -> str:
     text = str(value)
     if text and _PLAIN.fullmatch(text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return f'"{_QUOTED.sub(_escape, text)}"'
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written out (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if (named := _NAMED.get(char)) is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @final
@@ -123,6 +142,15 @@ class _Formatter(logging.Formatter):
         super().__init__(fmt)
         self._second = -1
         self._stamp = ""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Every line, whatever made its message (a job's error, an exception's text), is one
+        # line of plain text: a log shown on a terminal cannot be made to drive it.
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        # A traceback keeps its line breaks; nothing else of control passes.
+        return "\n".join(escape_controls(part) for part in super().formatException(ei).split("\n"))
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:

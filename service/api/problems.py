@@ -12,8 +12,11 @@
     NotAvailable                                                          501
 
 aiohttp's own answers (no such route 404, 405, a body past the size limit 413) get the same
-body. Anything else escaping a handler is a bug: it is logged with its traceback and the
-request id, and the caller gets 500 ``internal error`` with that id, never the traceback.
+body. A client that hangs up before its request is read (a body shorter than its
+``Content-Length``) is its own doing: one WARNING line, and the access line's status is 499
+(nginx's "client closed request"), an answer nobody is left to read. Anything else escaping
+a handler is a bug: it is logged with its traceback and the request id, and the caller gets
+500 ``internal error`` with that id, never the traceback.
 """
 
 from __future__ import annotations
@@ -132,6 +135,24 @@ def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> web.Response:
     return error_response(exc.status, kind, message or exc.reason, headers=headers)
 
 
+CLIENT_GONE: Final = 499
+
+
+def _client_gone(request: web.Request) -> web.Response:
+    API_LOG.warning(
+        line(
+            "client gone",
+            request_id=request_id(request),
+            method=request.method,
+            path=request.path,
+            reason="the connection closed before the request was read",
+        )
+    )
+    return error_response(
+        CLIENT_GONE, "InvalidInput", "the connection closed before the request was read"
+    )
+
+
 def _internal(request: web.Request, exc: Exception) -> web.Response:
     rid = request_id(request)
     API_LOG.error(
@@ -152,6 +173,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _from_aiohttp(request, exc)
     except HttpProblem as exc:
         return error_response(exc.status, exc.type, exc.message)
+    except ConnectionResetError:
+        # aiohttp's ClientConnectionResetError too: the request's body ended with its
+        # connection.
+        return _client_gone(request)
     except FanoutError as exc:
         response = _from_service(exc)
         if response.status >= 500:
