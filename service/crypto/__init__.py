@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from service.crypto.operations import (
     CryptoResult,
+    ask_openssl,
     check_algorithm,
     decrypt,
     encrypt,
@@ -20,6 +21,7 @@ __all__ = [
     "CryptoResult",
     "Source",
     "Target",
+    "ask_openssl",
     "check_algorithm",
     "decrypt",
     "encrypt",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Final, Literal, final
 
@@ -44,7 +44,7 @@ from service.errors import (
     Unsupported,
 )
 
-__all__ = ["CryptoResult", "check_algorithm", "decrypt", "encrypt", "openssl_for"]
+__all__ = ["CryptoResult", "ask_openssl", "check_algorithm", "decrypt", "encrypt", "openssl_for"]
 
 _ITERATIONS: Final = (1_000, 100_000_000)
 
@@ -115,6 +115,15 @@ async def openssl_for(settings: CryptoSettings) -> OpenSSL:
     """The configured openssl binary and what it offers (looked up once, then cached)."""
     with _mapped():
         return await to_thread.run_sync(find_openssl, settings.openssl)
+
+
+async def ask_openssl(settings: CryptoSettings) -> None:
+    """Have the configured openssl asked what it offers, once, so that
+    :func:`check_algorithm` can judge names; an openssl that cannot be found is left for a
+    run to report (it is the daemon's trouble, not the caller's)."""
+    if known_openssl(settings.openssl) is None:
+        with suppress(ConfigError):
+            await openssl_for(settings)
 
 
 def check_algorithm(settings: CryptoSettings, kind: Literal["cipher", "digest"], name: str) -> None:

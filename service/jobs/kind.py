@@ -88,6 +88,11 @@ class Kind(Protocol):
         """Refuse parameters past the settings' limits (InvalidInput / LimitExceeded)."""
         ...
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        """Refuse, before the job is accepted, what only some work can find (a pattern that
+        does not parse or fit its grid); work past a few microseconds goes to a thread."""
+        ...
+
     def timeout_s(self, settings: Settings) -> float | None:
         """The kind's time limit, or None."""
         ...

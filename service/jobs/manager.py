@@ -169,6 +169,7 @@ class JobManager:
         submission = check_submission(
             self._kinds, kind, params, secret=secret, settings=self._settings
         )
+        await submission.kind.admit(submission.params, self._settings)
         if payload is not None:
             return await self._run_with_payload(submission, payload)
         live = self._live

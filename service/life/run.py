@@ -24,6 +24,7 @@ from service.life.universe import (
     Progress,
     Snapshot,
     Stepped,
+    check_rule,
     place,
     step_universe,
     step_universe_blocking,
@@ -218,6 +219,7 @@ def settle_life(
     topology = topology or pattern.topology or Topology("infinite")
     chunking = chunking or Chunking()
     _check_cells(pattern, topology, limits.max_cells)
+    check_rule(rule, topology)
     placed = place(pattern, topology)
     cells = placed.width * placed.height
     engine = choose_engine(engine, cells=cells, generations=generations, per_cell=chunking.cells)

@@ -27,6 +27,7 @@ __all__ = [
     "Snapshot",
     "Stepped",
     "Stepper",
+    "check_rule",
     "place",
     "step_universe",
     "step_universe_blocking",
@@ -143,7 +144,7 @@ async def step_universe(
     there is handed to ``snapshot`` (for animations), and so is the last generation.
     Cancelling the calling task stops the run at the end of the strategy's current dispatch.
     """
-    _check_rule(rule, topology)
+    check_rule(rule, topology)
     plan = _plan(
         pattern, topology, generations, stepper.rate_hint, max_cells, progress, every, snapshot
     )
@@ -170,7 +171,7 @@ def step_universe_blocking(
     Made from a thread of ``anyio.to_thread.run_sync``: cancelling the task waiting for it
     stops the run at the end of a dispatch, as it does the other way.
     """
-    _check_rule(rule, topology)
+    check_rule(rule, topology)
     plan = _plan(pattern, topology, generations, stepper.rate_hint, max_cells, progress)
     step = _advanced(plan, None)
     while isinstance(step, _Step):
@@ -190,7 +191,8 @@ def _advanced(plan: _Plan, stepped: Cells | None) -> _Step | Stepped:
         return cast(Stepped, end.value)
 
 
-def _check_rule(rule: Rule, topology: Topology) -> None:
+def check_rule(rule: Rule, topology: Topology) -> None:
+    """Refuse a rule the universe cannot hold: B0 fills an infinite plane at once."""
     if not topology.bounded and 0 in rule.birth:
         raise Unsupported(
             f"rule {rule} gives birth with 0 neighbours, which fills an infinite universe at "

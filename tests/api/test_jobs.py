@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Final
 
@@ -214,3 +217,51 @@ async def test_a_draining_daemon_answers_503_with_retry_after() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+# --- refused at submission ------------------------------------------------------------------
+
+
+def _cli_error(pattern: str, *args: str) -> str:
+    """What ``fanout life -`` says of the same pattern text, under the same cell limit."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FANOUT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "life", "-", *args],
+        input=pattern,
+        env={**env, "FANOUT_LIFE__MAX_CELLS": "1000000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    return done.stderr.removeprefix("fanout: error: ").strip()
+
+
+@pytest.mark.parametrize(
+    ("params", "argv"),
+    [
+        ({"pattern": "x = 1, y = 1\nq!"}, ()),
+        ({"pattern": "x = 2, y = 1\n3o!"}, ()),
+        ({"pattern": "#CXRLE Pos=20,0\nx = 3, y = 1, rule = B3/S23:T10,10\n3o!"}, ()),
+        ({"pattern": GLIDER, "rule": "B03/S23"}, ("--rule", "B03/S23")),
+        (
+            {"pattern": GLIDER, "topology": "plane", "size": "2x2"},
+            ("--topology", "plane", "--size", "2x2"),
+        ),
+        ({"random": "2000x2000", "topology": "torus"}, None),
+        ({"pattern": "#Life 1.06\n0 0\n5000000 5000000\n"}, ()),
+    ],
+)
+async def test_a_life_job_that_cannot_run_is_refused_at_submission(
+    params: dict[str, Any], argv: tuple[str, ...] | None
+) -> None:
+    limits = {"life": {"max_cells": 1_000_000}}
+    async with serve(limits) as client:
+        reply = await request(client, "POST", "/v1/jobs", json={"kind": "life", "params": params})
+        assert reply.status == 400, reply.body
+        message = reply.error()["message"]
+        assert (await client.list()).jobs == []  # no job was made
+    if argv is not None:
+        cli = await anyio.to_thread.run_sync(lambda: _cli_error(params["pattern"], *argv))
+        assert message == cli.replace("<stdin>", "params.pattern")

@@ -51,6 +51,9 @@ class CountKind:
         if params.n > 10_000:
             raise LimitExceeded(f"n {params.n}: must be at most 10000")
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        return None  # nothing here needs more than check's look
+
     def timeout_s(self, settings: Settings) -> float | None:
         return self.limit_s
 
@@ -110,6 +113,9 @@ class GateKind:
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        return None  # nothing here needs more than check's look
+
     def timeout_s(self, settings: Settings) -> float | None:
         return None
 
@@ -157,6 +163,9 @@ class SecretKind:
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        return None  # nothing here needs more than check's look
+
     def timeout_s(self, settings: Settings) -> float | None:
         return None
 
@@ -190,6 +199,9 @@ class UploadKind:
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
+
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        return None  # nothing here needs more than check's look
 
     def timeout_s(self, settings: Settings) -> float | None:
         return None

@@ -42,6 +42,9 @@ class NestedKind:
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
         pass
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        return None  # nothing here needs more than check's look
+
     def timeout_s(self, settings: Settings) -> float | None:
         return None
 

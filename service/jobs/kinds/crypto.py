@@ -23,7 +23,7 @@ import msgspec
 
 from adapters.openssl import BadPassword, Password
 from service.config import CryptoSettings, Settings
-from service.crypto import check_algorithm, decrypt, encrypt
+from service.crypto import ask_openssl, check_algorithm, decrypt, encrypt
 from service.errors import BadParam, InvalidInput, Unsupported
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._payload import chunks_of, counted, decode_data
@@ -78,6 +78,16 @@ class CryptoKind:
                 f"params.iterations = {job.iterations}: must be {low:_} to {high:_}",
                 field="params.iterations",
             )
+        _algorithm(settings.crypto, "cipher", job.cipher)
+        _algorithm(settings.crypto, "digest", job.digest)
+
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        """A cipher or digest named before anyone asked openssl what it offers (a library's
+        manager; the daemon asks as it starts) is judged once it has been asked."""
+        job = expect(params, CryptoParams)
+        if job.cipher is None and job.digest is None:
+            return
+        await ask_openssl(settings.crypto)
         _algorithm(settings.crypto, "cipher", job.cipher)
         _algorithm(settings.crypto, "digest", job.digest)
 

@@ -7,8 +7,11 @@ or as a PNG (``image/png``) with ``render = "png"``. Progress counts generations
 :meth:`LifeKind.check` refuses at submission what can be judged without work: both or neither
 of ``pattern`` and ``random``, pattern text past :data:`MAX_PATTERN_BYTES`, generations,
 workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, engines and
-strategies. The pattern itself is parsed in :meth:`LifeKind.run`, off the event loop: a
-megabyte of RLE is too much work for the loop that takes submissions.
+strategies. :meth:`LifeKind.admit` then settles the run as :meth:`LifeKind.run` will, before
+the job is accepted: a pattern that does not parse, a grid it does not fit, a rule its universe
+cannot hold get their 400 with the message ``fanout life`` gives. A short pattern (a glider:
+about 30 us) is settled on the event loop; a longer one, or a large soup, on a worker thread,
+as a megabyte of RLE is too much work for the loop that takes submissions.
 
 A small serial run (what ``auto`` makes of all small work) is parsed, stepped, written and
 synced in one of the manager's worker processes (``[jobs] worker_processes``), so its work takes
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, final
 
 import msgspec
+import numpy as np
 from anyio import to_thread
 
 from adapters.processes import AsyncProcessPool, TaskFailed, WorkerCrashed
@@ -65,6 +69,10 @@ MAX_PATTERN_BYTES: Final = 1 << 20
 QUICK_WORK: Final = SERIAL_WORK
 """Cell-updates (cells x generations) under which a serial run goes to a worker process in one
 trip: what ``auto`` runs serially, a fraction of a second of work on a fast engine."""
+_INLINE_BYTES: Final = 512
+"""Pattern text up to this long is settled on the event loop at submission; longer, on a thread."""
+_INLINE_CELLS: Final = 1 << 16
+"""Likewise for a soup's grid, whose stand-in (all dead) is scanned when placed."""
 RENDERS: Final = ("rle", "png")
 RLE_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 PNG_MEDIA_TYPE: Final = "image/png"
@@ -112,6 +120,14 @@ class LifeKind:
             ("render", job.render, RENDERS),
         ):
             _one_of(field, value, allowed)
+
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        """Settle the run (parse, place, check) as :meth:`run` will: its errors, now."""
+        job, limits = expect(params, LifeParams), settings.life
+        if _settles_inline(job):
+            _admit(job, limits)
+        else:
+            await to_thread.run_sync(_admit, job, limits)
 
     def timeout_s(self, settings: Settings) -> float | None:
         """None: a run is bounded by its generations and cells, and stops when cancelled."""
@@ -282,9 +298,31 @@ def _stepped_and_written(
     return result
 
 
+def _settles_inline(job: LifeParams) -> bool:
+    if job.pattern is not None:
+        return len(job.pattern) <= _INLINE_BYTES
+    with blame("params.random"):
+        soup = parse_soup(job.random or "")
+    return soup.width * soup.height <= _INLINE_CELLS
+
+
+def _admit(job: LifeParams, limits: LifeSettings) -> None:
+    """The run settled on its pattern, or on an all-dead stand-in of a soup's size (blocking)."""
+    if job.pattern is not None:
+        _plan(job, limits, _source(job, limits.max_cells)[0])
+        return
+    with blame("params.random"):
+        soup = parse_soup(job.random or "")
+    _plan(job, limits, Pattern(np.zeros((soup.height, soup.width), dtype=np.uint8)))
+
+
 def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | None]:
     """The pattern read and the run settled (blocking); the plan and a soup's seed."""
     pattern, seed = _source(job, limits.max_cells)
+    return _plan(job, limits, pattern), seed
+
+
+def _plan(job: LifeParams, limits: LifeSettings, pattern: Pattern) -> LifePlan:
     with blame("params.rule"):
         rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
     with blame("params.size"):
@@ -292,7 +330,7 @@ def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | Non
         topology = resolve_topology(
             job.topology, size, rule_topology=rule_topology, pattern=pattern
         )
-    plan = settle_life(
+    return settle_life(
         pattern,
         job.generations,
         limits=limits,
@@ -302,7 +340,6 @@ def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | Non
         strategy=job.strategy or "auto",
         workers=job.workers,
     )
-    return plan, seed
 
 
 def _summary(result: LifeResult, seed: int | None) -> dict[str, Any]:

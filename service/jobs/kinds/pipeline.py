@@ -86,6 +86,11 @@ class PipelineKind:
         _destination_entry(job.destination, pipeline)
         _image_job(job, pipeline)
 
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
+        """Nothing more to judge before running: :meth:`check` has read every source,
+        the destination and the image options; what a source's host resolves to is judged
+        on each connection, since it may change before the download."""
+
     def timeout_s(self, settings: Settings) -> float | None:
         """None: every stage call has its own limit, ``[pipeline] stage_timeout_s``."""
         return None

@@ -178,3 +178,14 @@ def test_params_decode_strictly_and_timeout_comes_from_settings() -> None:
     with pytest.raises(msgspec.ValidationError, match="missing required field `password`"):
         msgspec.convert({"data": "YWJj"}, CryptoParams)
     assert ENCRYPT.timeout_s(Settings(crypto=CryptoSettings(timeout_s=7.5))) == 7.5
+
+
+async def test_admit_judges_a_cipher_and_digest_having_asked_openssl() -> None:
+    # A library's manager has not asked openssl before its first job: admit asks, so an
+    # unknown name is refused at submission, not as a failed job.
+    with pytest.raises(BadParam, match=r"aes-999") as caught:
+        await ENCRYPT.admit(CryptoParams(password=PASSWORD, cipher="aes-999"), FAST)
+    assert caught.value.field == "params.cipher"
+    with pytest.raises(BadParam, match=r"sha-1234"):
+        await ENCRYPT.admit(CryptoParams(password=PASSWORD, digest="sha-1234"), FAST)
+    await ENCRYPT.admit(CryptoParams(password=PASSWORD, cipher="aes-128-cbc"), FAST)
