@@ -1,4 +1,5 @@
-"""Ctrl-C for commands that run a job: cancel it through anyio, let its clean-up finish."""
+"""Ctrl-C (or SIGTERM) for commands that run a job: cancel it through anyio, let its clean-up
+finish."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ T = TypeVar("T")
 
 
 async def until_interrupted(work: Callable[[], Awaitable[T]]) -> T | None:
-    """What ``work`` returned, or None when Ctrl-C stopped it.
+    """What ``work`` returned, or None when Ctrl-C or SIGTERM stopped it.
 
-    Ctrl-C cancels the work through anyio, so its shielded clean-up - children stopped and
+    Either signal cancels the work through anyio, so its shielded clean-up - children stopped and
     reaped, threads joined, partial files removed - runs to the end. (asyncio's own SIGINT
     handler cancels the main task natively, which cuts through anyio's shields.) An exception
     of the work is raised as itself, not in an ExceptionGroup.
     """
     results: list[T] = []
     errors: list[Exception] = []
-    with anyio.open_signal_receiver(signal.SIGINT) as interrupts:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as interrupts:
         async with anyio.create_task_group() as group:
 
             async def run() -> None:

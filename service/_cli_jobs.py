@@ -18,6 +18,7 @@ import anyio
 import click
 import msgspec
 
+from service._cli_interrupt import until_interrupted
 from service.client import Client
 from service.config import HttpSettings
 from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
@@ -117,7 +118,9 @@ def job_result(url: str, job_id: str, output: str) -> None:
         sys.stdout.buffer.flush()
         return written
 
-    written = _call(url, fetch)
+    written = _call(url, lambda client: until_interrupted(lambda: fetch(client)))
+    if written is None:
+        raise click.Abort  # interrupted: the partial file is gone
     if output != "-":
         click.echo(f"wrote {written} bytes to {output}", err=True)
 

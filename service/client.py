@@ -15,6 +15,7 @@ that cannot be reached raises ``FanoutError`` naming the URL.
 from __future__ import annotations
 
 import builtins
+import io
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ import msgspec
 
 from service._client_errors import error_from
 from service._sse import read_events
+from service.crypto.streams import opened_target
 from service.errors import FanoutError, TimedOut
 from service.jobs.model import Job, JobState
 
@@ -150,11 +152,14 @@ class Client:
                 yield chunk
 
     async def save_result(self, job_id: str, path: str | os.PathLike[str]) -> int:
-        """Stream the job's artifact into ``path``; the byte count."""
+        """Stream the job's artifact into ``path``, atomically (a partial file beside it,
+        renamed into place once complete, removed on any error or cancellation); the byte
+        count. InvalidInput ``cannot write ...`` for a path that cannot be a file."""
         written = 0
-        async with await anyio.open_file(path, "wb") as file:
+        async with opened_target(path) as write:
+            assert write is not None  # a path always has a writer
             async for chunk in self.result_chunks(job_id):
-                await file.write(chunk)
+                await write(chunk)
                 written += len(chunk)
         return written
 
@@ -175,7 +180,12 @@ class Client:
         """
         params = {key: str(value) for key, value in (options or {}).items()}
         headers = {_PASSWORD: password, "Content-Type": "application/octet-stream"}
-        body = _file_chunks(Path(data)) if isinstance(data, str | os.PathLike) else data
+        body: Any = data
+        if isinstance(data, str | os.PathLike):
+            body = _file_chunks(Path(data))
+        elif isinstance(data, bytes):
+            # aiohttp sends raw bytes in one write from the loop; a file object in pieces.
+            body = io.BytesIO(data)
         reply = await self._call(
             "POST", f"/v1/jobs/{kind}", data=body, headers=headers, params=params
         )

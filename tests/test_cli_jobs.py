@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -126,3 +127,44 @@ async def test_bad_parameters_are_exit_2_with_one_line() -> None:
     assert code == 2
     assert err.startswith("fanout: error: params.pattern")
     assert err.count("\n") == 1
+
+
+@pytest.mark.anyio
+async def test_result_to_a_path_that_cannot_be_a_file_is_refused(tmp_path: Path) -> None:
+    params = json.dumps({"pattern": GLIDER, "generations": 1})
+    async with serve() as client:
+        url = client.base_url
+        code, out, err = await _fanout(url, "submit", "life", "--params", params, "--wait")
+        assert code == 0, err
+        job_id = _job(out)["id"]
+        for target, reason in [
+            (tmp_path / "nonexist" / "x", "its directory"),
+            (tmp_path, "it is a directory"),
+        ]:
+            code, _, err = await _fanout(url, "result", job_id, "-o", str(target))
+            assert code == 2, err
+            assert err.startswith(f"fanout: error: cannot write {str(target)!r}: {reason}")
+            assert err.count("\n") == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+async def test_an_interrupted_result_leaves_no_file(tmp_path: Path, number: signal.Signals) -> None:
+    big = os.urandom(1 << 20) * 96  # 96 MiB of ciphertext to fetch
+    async with serve({"crypto": {"pbkdf2_iterations": 1_000}}) as client:
+        job = await client.upload("encrypt", big, password="pw")
+        target = tmp_path / "out" / "x.enc"
+        target.parent.mkdir()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("FANOUT_")}
+        command = [sys.executable, "-m", "service", "jobs", "--url", client.base_url]
+        async with await anyio.open_process(
+            [*command, "result", job.id, "-o", str(target)], env=env
+        ) as process:
+            with anyio.fail_after(60):
+                # Polling the directory: the partial file appearing is the only sign.
+                while not any(target.parent.iterdir()):  # noqa: ASYNC110
+                    await anyio.sleep(0.002)
+            process.send_signal(number)
+            code = await process.wait()
+    assert code == 130
+    assert list(target.parent.iterdir()) == []

@@ -109,10 +109,12 @@ async def opened_target(target: Target | None) -> AsyncIterator[Write | None]:
 async def _atomic_file(path: Path) -> AsyncIterator[Write]:
     apath = anyio.Path(path)
     if await apath.is_dir():
-        raise InvalidInput(f"output {str(path)!r} is a directory: name a file")
+        raise InvalidInput(f"cannot write {str(path)!r}: it is a directory: name a file")
     parent = path.parent
     if not await apath.parent.is_dir():
-        raise InvalidInput(f"output directory {str(parent)!r} does not exist")
+        raise InvalidInput(
+            f"cannot write {str(path)!r}: its directory {str(parent)!r} does not exist"
+        )
     partial = parent / f".{path.name}.{secrets.token_hex(4)}.part"
     try:
         file = await anyio.open_file(partial, "xb")

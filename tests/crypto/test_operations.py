@@ -228,7 +228,7 @@ async def test_legacy_algorithms_run_when_allowed(settings: CryptoSettings) -> N
 async def test_missing_files_and_a_missing_openssl_are_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"cannot read '.*nowhere'"):
         await encrypt(tmp_path / "nowhere", None, password=SECRET)
-    with pytest.raises(InvalidInput, match=r"output directory '.*no-dir' does not exist"):
+    with pytest.raises(InvalidInput, match=r"its directory '.*no-dir' does not exist"):
         await encrypt(b"x", tmp_path / "no-dir" / "out", password=SECRET)
     with pytest.raises(InvalidInput, match="is a directory"):
         await encrypt(b"x", tmp_path, password=SECRET)
