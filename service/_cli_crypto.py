@@ -33,9 +33,9 @@ from service.errors import FanoutError, InvalidInput
 
 __all__ = ["CryptoRequest", "crypto_options", "run_crypto"]
 
-# Enough for the longest password openssl reads whole, its "\r\n", and one byte more so
-# that a longer one is refused as too long rather than cut short.
-_LINE_LIMIT: Final = MAX_PASSWORD_BYTES + 3
+# A first line read whole up to here, so a password past openssl's limit is refused with its
+# own length (a file is not a place for a password of megabytes: past this, "more than").
+_LINE_LIMIT: Final = 1 << 16
 
 _SHIPPED: Final = CryptoSettings()
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -152,6 +152,11 @@ def _read_password_file(path: str) -> bytes:
             line = file.readline(_LINE_LIMIT)
     except OSError as exc:
         raise InvalidInput(f"cannot read password file {path!r}: {exc.strerror or exc}") from exc
+    if len(line) == _LINE_LIMIT and not line.endswith(b"\n"):
+        raise InvalidInput(
+            f"password file {path!r}: its first line is more than {_LINE_LIMIT:,} bytes; a "
+            f"password is at most {MAX_PASSWORD_BYTES:,}"
+        )
     password = line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")
     if not password:
         raise InvalidInput(f"password file {path!r} is empty: put the password on its first line")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, final
 
 import anyio
 import click
@@ -23,10 +24,11 @@ from service.client import Client
 from service.config import HttpSettings
 from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
 from service.environment import TOKEN_VARIABLE, secret
-from service.errors import InvalidInput
+from service.errors import InvalidInput, Unauthorized
 from service.jobs.model import Job, JobState
 
 __all__ = [
+    "Daemon",
     "cancel_job",
     "default_url",
     "get_job",
@@ -81,7 +83,7 @@ def read_password(path: str | None) -> str | None:
 
 
 def submit_job(
-    url: str, kind: str, params: dict[str, Any], *, password: str | None, wait: bool
+    daemon: Daemon, kind: str, params: dict[str, Any], *, password: str | None, wait: bool
 ) -> int:
     """Submit (and with ``wait``, wait for) a job; the exit status (see ``_status``)."""
 
@@ -89,23 +91,23 @@ def submit_job(
         job = await client.submit(kind, params, password=password)
         return await client.wait(job.id) if wait else job
 
-    return _print(_call(url, submit))
+    return _print(_call(daemon, submit))
 
 
-def get_job(url: str, job_id: str) -> int:
-    return _print(_call(url, lambda client: client.get(job_id)))
+def get_job(daemon: Daemon, job_id: str) -> int:
+    return _print(_call(daemon, lambda client: client.get(job_id)))
 
 
-def wait_job(url: str, job_id: str, *, timeout_s: float | None) -> int:
-    return _print(_call(url, lambda client: client.wait(job_id, timeout_s=timeout_s)))
+def wait_job(daemon: Daemon, job_id: str, *, timeout_s: float | None) -> int:
+    return _print(_call(daemon, lambda client: client.wait(job_id, timeout_s=timeout_s)))
 
 
-def cancel_job(url: str, job_id: str) -> int:
-    _print(_call(url, lambda client: client.cancel(job_id)))
+def cancel_job(daemon: Daemon, job_id: str) -> int:
+    _print(_call(daemon, lambda client: client.cancel(job_id)))
     return 0
 
 
-def job_result(url: str, job_id: str, output: str) -> None:
+def job_result(daemon: Daemon, job_id: str, output: str) -> None:
     """Write the artifact to ``output`` (``-`` for stdout), streamed."""
 
     async def fetch(client: Client) -> int:
@@ -118,19 +120,51 @@ def job_result(url: str, job_id: str, output: str) -> None:
         sys.stdout.buffer.flush()
         return written
 
-    written = _call(url, lambda client: until_interrupted(lambda: fetch(client)))
+    written = _call(daemon, lambda client: until_interrupted(lambda: fetch(client)))
     if written is None:
         raise click.Abort  # interrupted: the partial file is gone
     if output != "-":
         click.echo(f"wrote {written} bytes to {output}", err=True)
 
 
-def _call(url: str, action: Callable[[Client], Awaitable[T]]) -> T:
+@final
+@dataclass(frozen=True, slots=True)
+class Daemon:
+    """The daemon ``fanout jobs`` talks to: its URL, and the token if one was given."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def given(cls, url: str, token_file: str | None) -> Daemon:
+        """``url`` with the token of ``token_file`` (its first line), else of FANOUT_TOKEN."""
+        if token_file is None:
+            return cls(url, secret(TOKEN_VARIABLE) or None)
+        try:
+            with open(token_file, encoding="utf-8") as file:
+                token = file.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read token file {token_file!r}: {exc}") from exc
+        if not token:
+            raise InvalidInput(f"token file {token_file!r}: its first line is empty")
+        return cls(url, token)
+
+
+def _call(daemon: Daemon, action: Callable[[Client], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with Client(url, token=secret(TOKEN_VARIABLE) or None) as client:
+        async with Client(daemon.url, token=daemon.token) as client:
             return await action(client)
 
-    return anyio.run(main, backend="asyncio")
+    try:
+        return anyio.run(main, backend="asyncio")
+    except Unauthorized as exc:
+        # The API's own words ("send 'Authorization: Bearer <token>'") speak HTTP, not this
+        # command: say how to give the token here.
+        given = "the token given was refused" if daemon.token else "it needs a token"
+        raise Unauthorized(
+            f"the daemon at {daemon.url} says: {exc}; {given}: set {TOKEN_VARIABLE} or use "
+            "'fanout jobs --token-file FILE'"
+        ) from exc
 
 
 def _print(job: Job) -> int:

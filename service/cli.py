@@ -18,6 +18,7 @@ import click
 
 from service._cli_crypto import CryptoRequest, crypto_options, run_crypto
 from service._cli_jobs import (
+    Daemon,
     cancel_job,
     default_url,
     get_job,
@@ -133,10 +134,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @cli.group()
 @click.option("--url", default=None, help="The daemon (default: http://[http] host:port).")
+@click.option("--token-file", metavar="FILE", help="The API token (else FANOUT_TOKEN).")
 @click.pass_context
-def jobs(ctx: click.Context, url: str | None) -> None:
+def jobs(ctx: click.Context, url: str | None, token_file: str | None) -> None:
     """Submit, follow and fetch jobs of a running daemon (token: FANOUT_TOKEN)."""
-    ctx.obj = url or default_url(_settings(ctx).http)
+    ctx.obj = Daemon.given(url or default_url(_settings(ctx).http), token_file)
 
 
 @jobs.command("submit")
@@ -145,44 +147,50 @@ def jobs(ctx: click.Context, url: str | None) -> None:
 @click.option("--password-file", metavar="FILE", help="The password (else FANOUT_PASSWORD).")
 @click.option("--wait", is_flag=True, help="Wait until the job ends; exit 1 unless it succeeded.")
 @click.pass_obj
-def jobs_submit(url: str, kind: str, params: str, password_file: str | None, wait: bool) -> int:
+def jobs_submit(
+    daemon: Daemon, kind: str, params: str, password_file: str | None, wait: bool
+) -> int:
     """Submit a KIND job (life, encrypt, decrypt, pipeline); print it as JSON."""
     password = read_password(password_file)
-    return submit_job(url, kind, parse_params(params), password=password, wait=wait)
+    if kind in ("encrypt", "decrypt") and password is None:
+        raise InvalidInput(
+            f"a {kind} job needs a password: use --password-file FILE or set FANOUT_PASSWORD"
+        )
+    return submit_job(daemon, kind, parse_params(params), password=password, wait=wait)
 
 
 @jobs.command("get")
 @click.argument("job_id", metavar="ID")
 @click.pass_obj
-def jobs_get(url: str, job_id: str) -> int:
+def jobs_get(daemon: Daemon, job_id: str) -> int:
     """Print a job as JSON."""
-    return get_job(url, job_id)
+    return get_job(daemon, job_id)
 
 
 @jobs.command("wait")
 @click.argument("job_id", metavar="ID")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0, min_open=True), default=None)
 @click.pass_obj
-def jobs_wait(url: str, job_id: str, timeout_s: float | None) -> int:
+def jobs_wait(daemon: Daemon, job_id: str, timeout_s: float | None) -> int:
     """Wait until a job ends; print it; exit 1 unless it succeeded."""
-    return wait_job(url, job_id, timeout_s=timeout_s)
+    return wait_job(daemon, job_id, timeout_s=timeout_s)
 
 
 @jobs.command("cancel")
 @click.argument("job_id", metavar="ID")
 @click.pass_obj
-def jobs_cancel(url: str, job_id: str) -> int:
+def jobs_cancel(daemon: Daemon, job_id: str) -> int:
     """Cancel a queued or running job; print it."""
-    return cancel_job(url, job_id)
+    return cancel_job(daemon, job_id)
 
 
 @jobs.command("result")
 @click.argument("job_id", metavar="ID")
 @click.option("-o", "--output", required=True, metavar="FILE|-", help="Where to write it.")
 @click.pass_obj
-def jobs_result(url: str, job_id: str, output: str) -> None:
+def jobs_result(daemon: Daemon, job_id: str, output: str) -> None:
     """Write a finished job's artifact to FILE (- for stdout)."""
-    job_result(url, job_id, output)
+    job_result(daemon, job_id, output)
 
 
 @cli.command()

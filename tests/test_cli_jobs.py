@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -168,3 +169,41 @@ async def test_an_interrupted_result_leaves_no_file(tmp_path: Path, number: sign
             code = await process.wait()
     assert code == 130
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_messages_name_this_commands_way_of_giving_things(tmp_path: Path) -> None:
+    async with serve(token="tok") as client:
+        url = client.base_url
+        code, _, err = await _fanout(url, "get", "0123")
+        assert code == 1
+        assert "set FANOUT_TOKEN or use 'fanout jobs --token-file FILE'" in err
+        assert err.count("\n") == 1
+        token = tmp_path / "token"
+        token.write_text("tok\n")
+        code, _, err = await _fanout(url, "--token-file", str(token), "get", "doesnotexist")
+        assert code == 1
+        assert err.startswith("fanout: error: no job 'doesnotexist'")
+        code, _, err = await _fanout(url, "--token-file", str(token), "submit", "encrypt")
+        assert code == 2
+        assert "use --password-file FILE or set FANOUT_PASSWORD" in err
+
+
+@pytest.mark.parametrize("length", [1_500, 5_000])
+def test_a_long_password_file_is_refused_with_its_length(tmp_path: Path, length: int) -> None:
+    password = tmp_path / "pw"
+    password.write_bytes(b"p" * length + b"\n")
+    source = tmp_path / "in"
+    source.write_bytes(b"x")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FANOUT_")}
+    output = ["-o", str(tmp_path / "out"), "--password-file", str(password)]
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "encrypt", str(source), *output],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"the password is {length} bytes: at most 1023" in done.stderr

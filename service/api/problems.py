@@ -124,7 +124,9 @@ def _from_service(exc: FanoutError) -> web.Response:
 
 def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> web.Response:
     headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-    if exc.status == 404:
+    if exc.status == 404 and (job := _job_named(request.path)) is not None:
+        message = f"no job {job!r}: job ids are lowercase hex, as POST /v1/jobs gave them"
+    elif exc.status == 404:
         message = f"no route {request.path!r}: see /openapi.json for the API"
     elif isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
@@ -151,6 +153,13 @@ def _client_gone(request: web.Request) -> web.Response:
     return error_response(
         CLIENT_GONE, "InvalidInput", "the connection closed before the request was read"
     )
+
+
+def _job_named(path: str) -> str | None:
+    """The would-be job id of a path shaped like a job's (``/v1/jobs/X[/result]``)."""
+    parts = path.removeprefix("/v1/jobs/").split("/")
+    shaped = len(parts) == 1 or (len(parts) == 2 and parts[1] in ("cancel", "result", "events"))
+    return parts[0] if path.startswith("/v1/jobs/") and parts[0] and shaped else None
 
 
 def _internal(request: web.Request, exc: Exception) -> web.Response:

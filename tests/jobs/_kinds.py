@@ -153,7 +153,7 @@ class SecretParams(msgspec.Struct, forbid_unknown_fields=True):
 
 class SecretKind:
     """Digests ``text`` keyed with the job's password, kept in memory only; for the text
-    ``leak`` it fails with the password in its message."""
+    ``refuse`` it fails, with a message made of known parts as every kind's are."""
 
     name: ClassVar[str] = "secret"
     params: ClassVar[type[msgspec.Struct]] = SecretParams
@@ -176,8 +176,8 @@ class SecretKind:
         assert isinstance(params, SecretParams)
         assert context.secret is not None
         assert params.password == context.secret
-        if params.text == "leak":
-            raise WorkerError(f"openssl refused the password {context.secret}")
+        if params.text == "refuse":
+            raise WorkerError("openssl refused the password")
         digest = hashlib.sha256(f"{context.secret}:{params.text}".encode()).hexdigest()
         return Outcome({"digest": digest})
 
