@@ -163,7 +163,8 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
         image = Image.open(io.BytesIO(data), formats=_SOURCES)
     except UnidentifiedImageError as exc:
         known = ", ".join(_SOURCES)
-        reason = f"{len(data)} bytes starting {data[:12]!r} are none of {known}"
+        # Never a byte of it: a local source may be any file the user can name.
+        reason = f"{len(data):,} bytes in none of the formats {known}"
         raise ImageError(f"not an image: {reason}") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(_past_pillow_limit(exc, max_pixels)) from exc

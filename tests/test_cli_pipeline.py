@@ -25,7 +25,9 @@ from tests.pipeline._server import Served, jpeg, serve
 
 PASSWORD: Final = "correct horse battery staple"
 ON_LOOPBACK: Final = {"FANOUT_PIPELINE__ALLOW_PRIVATE": "true"}
-ITEM_KEYS: Final = ["source", "dest", "width", "height", "bytes", "attempts", "stage", "error"]
+ITEM_KEYS: Final = [
+    "source", "dest", "name", "width", "height", "bytes", "attempts", "stage", "error"
+]  # fmt: skip
 SUMMARY: Final = "{n} of {total} images delivered to {dest} in "
 
 
@@ -132,7 +134,7 @@ def test_json_lists_every_item_in_input_order(served: Served, tmp_path: Path, de
     missing = items.pop(2)
     assert missing["stage"] == "download"
     assert "404" in missing["error"]
-    assert [missing[key] for key in ("dest", "width", "height", "bytes")] == [None] * 4
+    assert [missing[key] for key in ("dest", "name", "width", "height", "bytes")] == [None] * 5
     for item in items:
         assert (item["stage"], item["error"]) == (None, None)
         assert item["attempts"] == {"download": 1, "resize": 1, "upload": 1}

@@ -110,8 +110,10 @@ class LiveJobs:
         if final is not None:
             if not await self.record(entry, final):
                 self.unsaved[final.id] = final
-            if final.status is not JobState.SUCCEEDED and final.started_at is not None:
-                await self._discard_files(final)  # a job that never started wrote nothing
+            # A job that never started wrote nothing; one that failed in part keeps its artifact.
+            kept = final.status is JobState.SUCCEEDED or final.artifact is not None
+            if not kept and final.started_at is not None:
+                await self._discard_files(final)
             self._ended(final)
         self._let_go(entry)
 

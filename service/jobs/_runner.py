@@ -14,7 +14,7 @@ import anyio
 import msgspec
 
 from service.errors import FanoutError, TimedOut
-from service.jobs._transitions import failed, succeeded
+from service.jobs._transitions import failed, partly_failed, succeeded
 from service.jobs.artifacts import Artifacts, sync_artifact
 from service.jobs.context import RunContext
 from service.jobs.kind import Kind, Outcome
@@ -34,6 +34,10 @@ async def attempt(
         latest = msgspec.structs.replace(context.job, progress=context.latest)
         return failed(latest, exc)
     latest = msgspec.structs.replace(context.job, progress=context.latest)
+    if outcome.failure is not None:
+        return partly_failed(
+            latest, result, outcome.failure, artifact=artifact, artifact_type=outcome.media_type
+        )
     return succeeded(latest, result, artifact=artifact, artifact_type=outcome.media_type)
 
 

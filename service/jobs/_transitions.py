@@ -19,6 +19,7 @@ __all__ = [
     "WHILE_RUNNING",
     "describe",
     "failed",
+    "partly_failed",
     "started",
     "stopped",
     "succeeded",
@@ -43,6 +44,22 @@ def succeeded(
         result=result,
         artifact=artifact,
         artifact_type=artifact_type if artifact is not None else None,
+    )
+
+
+def partly_failed(
+    job: Job,
+    result: dict[str, Any],
+    message: str,
+    *,
+    artifact: str | None,
+    artifact_type: str | None,
+) -> Job:
+    """``failed``, with what the job made kept: a pipeline's manifest when an item failed."""
+    return msgspec.structs.replace(
+        succeeded(job, result, artifact=artifact, artifact_type=artifact_type),
+        status=JobState.FAILED,
+        error=JobError("PartlyFailed", message),
     )
 
 

@@ -66,12 +66,16 @@ class Outcome:
     ``synced``: the kind has made the artifact durable itself, in the thread that wrote it
     (:func:`~service.jobs.artifacts.sync_artifact`), so the manager need not send it to a
     worker thread once more to do so.
+
+    ``failure``: the job did its work but not all of it went well (a pipeline with an item
+    that failed): it ends ``failed`` with this message, its result and artifact kept.
     """
 
     result: dict[str, Any]
     artifact: Path | None = None
     media_type: str | None = None
     synced: bool = False
+    failure: str | None = None
 
 
 class Kind(Protocol):

@@ -244,11 +244,13 @@ class JobManager:
 
     async def artifact(self, job_id: str) -> tuple[Path, str]:
         """The finished job's artifact file and media type; NotFound, or Conflict saying why
-        there is none (not finished yet, not succeeded, or a job that makes no file)."""
+        there is none (not finished yet, ended without one, or a job that makes no file).
+
+        A job that failed in part (a pipeline with a failed item) keeps its artifact."""
         job = await self.get(job_id)
         if not job.finished:
             raise Conflict(f"job {job_id} is {job.status}: its artifact comes once it succeeds")
-        if job.status is not JobState.SUCCEEDED:
+        if job.status is not JobState.SUCCEEDED and job.artifact is None:
             raise Conflict(f"job {job_id} {job.status}: it made no artifact")
         if job.artifact is None:
             raise Conflict(f"job {job_id} made no artifact: its result is in the job itself")

@@ -56,9 +56,11 @@ class _Carried:
 @final
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """An item's result in the manifest: where it went, its size in pixels and bytes."""
+    """An item's result in the manifest: where it went (its full path or URL, and its name
+    there), its size in pixels and bytes."""
 
     dest: str
+    name: str
     width: int
     height: int
     bytes: int
@@ -70,6 +72,7 @@ def item_summary(outcome: Outcome) -> dict[str, Any]:
     return {
         "source": outcome.source,
         "dest": delivered.dest if delivered else None,
+        "name": delivered.name if delivered else None,
         "width": delivered.width if delivered else None,
         "height": delivered.height if delivered else None,
         "bytes": delivered.bytes if delivered else None,
@@ -173,7 +176,7 @@ def _stages(
             await client.upload(dest, item.data, content_type=media)
         else:
             dest = await destination.write(name, item.data)
-        return Delivered(dest, item.width, item.height, len(item.data))
+        return Delivered(dest, name, item.width, item.height, len(item.data))
 
     shrink = partial(
         _resize,

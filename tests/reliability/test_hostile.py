@@ -27,6 +27,7 @@ from urllib.parse import quote
 import pytest
 
 from service.api.bodies import JSON_LIMIT
+from service.errors import FanoutError
 from service.jobs.kinds._payload import MAX_DATA_CHARS
 from service.jobs.kinds.life import MAX_PATTERN_BYTES
 from service.jobs.model import JobState
@@ -871,8 +872,8 @@ async def test_a_request_id_that_is_not_utf8_is_replaced_never_echoed() -> None:
             assert re.fullmatch(r"[0-9a-f]{32}", reply.headers["x-request-id"])
 
 
-RUN_CASES: Final = [
-    # Pattern text is parsed when the job runs, on a worker thread (service.jobs.kinds.life).
+SETTLED_CASES: Final = [
+    # A Life run is settled before the job is accepted (LifeKind.admit): a 400, and no job.
     pytest.param(
         "life",
         {"pattern": "x = 3, y = 3\nbqb$!"},
@@ -929,6 +930,24 @@ RUN_CASES: Final = [
         ("gives birth with 0 neighbours", "torus or plane"),
         id="rule/B0-on-the-infinite-plane",
     ),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("kind", "params", "type", "says"), SETTLED_CASES)
+async def test_refused_at_submission_having_been_settled(
+    kind: str, params: dict[str, Any], type: str, says: tuple[str, ...]
+) -> None:
+    async with serve(FAST) as client:
+        with pytest.raises(FanoutError) as refused:
+            await client.submit(kind, params)
+        assert (await client.list()).jobs == []
+    assert refused.type.__name__ == type
+    for words in says:
+        assert words in str(refused.value), refused.value
+
+
+RUN_CASES: Final = [
     pytest.param(
         "decrypt",
         {"data": ""},
@@ -983,7 +1002,9 @@ async def _manifest(settings: Settings, sources: list[str]) -> list[dict[str, An
     async with serve(settings) as client:
         job = await client.submit("pipeline", {"sources": sources, "destination": "thumbs"})
         done = await client.wait(job.id, timeout_s=30)
-        assert done.status is JobState.SUCCEEDED, done.error
+        # A job with an item that failed ends failed, its manifest kept.
+        assert done.status in (JobState.SUCCEEDED, JobState.FAILED), done.error
+        assert done.artifact is not None, done.error
         items: list[dict[str, Any]] = json.loads(await client.result(job.id))["items"]
     by_source = {item["source"]: item for item in items}
     return [by_source[url] for url in sources]
@@ -1022,7 +1043,7 @@ async def test_a_private_source_is_refused_when_fetched(
         )
         (item,) = await _manifest(settings, [url])
         assert images.hits == {}
-    assert (item["stage"], item["dest"]) == ("download", None)
+    assert (item["stage"], item["name"]) == ("download", None)
     assert says.format(url=url) in item["error"]
     assert "allow_private is off" in item["error"]
     assert _listed(tmp_path) == []
@@ -1082,6 +1103,6 @@ async def test_file_names_from_sources_stay_in_the_destination(tmp_path: Path) -
     assert len(written) == len(names)
     for item in items:
         assert item["error"] is None, item
-        assert Path(item["dest"]).parent == destination
+        assert (destination / item["name"]).is_file()
     for name in written:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*-[0-9a-f]{10}\.png", name), name

@@ -116,12 +116,24 @@ class PipelineKind:
             crypto=context.settings.crypto,
             progress=_progress(context, total),
         )
-        items = [item_summary(outcome) for outcome in manifest.outcomes]
+        items = [_shown(item_summary(outcome)) for outcome in manifest.outcomes]
         counts = _counts(job.destination, manifest, time.perf_counter() - started)
         document = {**counts, "peak_in_flight": manifest.peak_in_flight, "bound": manifest.bound}
         path = context.artifact_path(".json")
         await write_atomic(path, msgspec.json.encode({**document, "items": items}))
-        return Outcome({**counts, "items": items}, path, MEDIA_TYPE)
+        failure = None
+        if manifest.failed:
+            failure = (
+                f"{manifest.failed} of {total} items failed (the manifest names each one's "
+                f"stage and reason); {manifest.succeeded} delivered to {job.destination!r}"
+            )
+        return Outcome({**counts, "items": items}, path, MEDIA_TYPE, failure=failure)
+
+
+def _shown(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as a client sees it: where it went by its name in the destination, which the
+    job names, never a path on the daemon's disk or the operator's upload URL."""
+    return {key: value for key, value in item.items() if key != "dest"}
 
 
 def _destination_entry(name: str, pipeline: PipelineSettings) -> str:

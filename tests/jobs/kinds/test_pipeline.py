@@ -67,16 +67,21 @@ async def test_a_job_delivers_into_a_configured_directory_and_writes_a_manifest(
     assert [item["source"] for item in items] == sources
     for item in items[:3]:
         assert set(item) == {
-            "source", "dest", "width", "height", "bytes", "attempts", "stage", "error"
+            "source", "name", "width", "height", "bytes", "attempts", "stage", "error"
         }  # fmt: skip
-        with Image.open(item["dest"]) as image:
+        # The name in the destination the job names, never a path on the daemon's disk.
+        assert "/" not in item["name"]
+        with Image.open(tmp_path / "thumbs" / item["name"]) as image:
             assert image.format == "PNG"
             assert image.size == (item["width"], item["height"])
             assert max(image.size) == 64
-        assert Path(item["dest"]).parent == tmp_path / "thumbs"
     assert items[3]["stage"] == "resize"
-    assert items[3]["dest"] is None
+    assert items[3]["name"] is None
     assert items[3]["error"]
+    assert outcome.failure == (
+        "1 of 4 items failed (the manifest names each one's stage and reason); 3 delivered "
+        "to 'thumbs'"
+    )
 
     assert outcome.media_type == MEDIA_TYPE == "application/json"
     assert outcome.artifact is not None
@@ -96,7 +101,8 @@ async def test_a_job_uploads_to_a_configured_base_url(tmp_path: Path) -> None:
         uploaded = dict(served.uploads)
     assert outcome.result["succeeded"] == 1
     (name,) = uploaded
-    assert outcome.result["items"][0]["dest"] == served.url(f"/upload/{name}")
+    assert outcome.result["items"][0]["name"] == name
+    assert outcome.failure is None
     assert uploaded[name].startswith(b"\x89PNG")
 
 
