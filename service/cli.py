@@ -199,7 +199,12 @@ def jobs_result(daemon: Daemon, job_id: str, output: str) -> None:
 @click.option("--random", "soup", metavar="WxH[:DENSITY[:SEED]]", help="A random soup.")
 @click.option("--rule", default=None, help="B/S rule, e.g. B3/S23 or B36/S23:T64,64.")
 @click.option("--topology", type=click.Choice(KINDS), default=None, help="Default: the file's.")
-@click.option("--size", default=None, metavar="WxH", help="Size of a torus or plane.")
+@click.option(
+    "--size",
+    default=None,
+    metavar="WxH",
+    help="Size of a torus or plane; alone, the rule's or file's bounded kind, else a torus.",
+)
 @click.option("--engine", type=click.Choice(ENGINE_NAMES), default=None, help="Default: config.")
 @click.option(
     "--strategy",
