@@ -7,6 +7,7 @@ written by the event loop without blocking (:class:`~.pipes.LoopPipe`).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Sequence
 from functools import partial
@@ -71,9 +72,13 @@ class _AsyncChild(ProcessChild[Process]):
 
     def send_signal(self, sig: signal.Signals) -> None:
         if self._process.returncode is None:
-            # It may exit between the check and the signal; wait() reaps it either way.
+            # os.kill, not the process object's send_signal: on Python 3.11 that is Popen's,
+            # which polls first, and the poll reaps a child that has just exited behind
+            # asyncio's child watcher (its thread then logs "Unknown child process pid N"
+            # to the user's terminal and reports 255). Until the watcher reaps the child its
+            # pid cannot be reused, so signalling it is safe; a zombie ignores the signal.
             with contextlib.suppress(ProcessLookupError):
-                self._process.send_signal(sig)
+                os.kill(self.pid, sig)
 
     async def aclose(self) -> None:
         for pipe in (self._stdin, self._stdout, self._stderr):

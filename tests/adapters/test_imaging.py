@@ -313,7 +313,7 @@ def test_max_pixels_is_a_per_call_limit(landscape_jpeg: bytes) -> None:
         (b"", r"^not an image: no bytes"),
         (b"<!doctype html><p>404</p>", r"^not an image: 25 bytes in none of the formats JPEG"),
         # Pillow reads PCX; we read only the web's formats.
-        (encode(Image.new("RGB", (8, 8)), "PCX"), r"^not an image: .* none of the formats JPEG, PNG"),
+        (encode(Image.new("RGB", (8, 8)), "PCX"), r"^not an image: .* formats JPEG, PNG"),
     ],
 )
 def test_not_an_image(data: bytes, message: str) -> None:

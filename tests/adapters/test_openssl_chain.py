@@ -442,3 +442,26 @@ async def test_running_out_of_file_descriptors_is_a_clear_error(
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert child_pids() == before
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+
+async def test_signalling_a_child_that_just_exited_never_reaps_it(
+    binary: OpenSSL, runner: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A stop sends SIGTERM to a child that may have exited a moment before. Python 3.11's
+    # Popen.send_signal polls first, and that poll reaps the child behind asyncio's child
+    # watcher, which then logs "Unknown child process pid N" to the user's terminal.
+    spawning = spawner(runner)
+    for _ in range(60):
+        child = await spawning.spawn(
+            [binary.path, "dgst", "-sha256"], role="dgst", stdin=PIPE, stdout=PIPE, pass_fds=()
+        )
+        await child.close_stdin()
+        while await child.read(65536):  # until dgst has written its digest and gone
+            pass
+        child.send_signal(signal.SIGTERM)
+        await stop(child, grace_s=1.0)
+        assert child.returncode is not None
+    assert "Unknown child process" not in caplog.text
