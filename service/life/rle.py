@@ -66,29 +66,26 @@ def read_rle(text: str, *, source: str = "<input>", max_cells: int = DEFAULT_MAX
 
 
 def _cells(meta: RleMeta, data: Sequence[DataLine], max_cells: int) -> Cells:
-    if meta.size is None:
-        if not data:
-            raise PatternError(
-                "no RLE header 'x = W, y = H' and no pattern data", source=meta.source
-            )
-        width, height = _extent(meta.source, data)
-        check_size(width, height, max_cells=max_cells, source=meta.source)
-    else:
+    if meta.size is not None:
         width, height = meta.size
+        cells = np.zeros((height, width), dtype=np.uint8)
+        for run in live_runs(meta.source, data):
+            if run.row >= height or run.column + run.length > width:
+                raise _past_header(meta.source, run, width, height)
+            cells[run.row, run.column : run.column + run.length] = 1
+        return cells
+    if not data:
+        raise PatternError("no RLE header 'x = W, y = H' and no pattern data", source=meta.source)
+    # No header: the size is the runs' extent, so the runs are decoded once and kept (a
+    # headerless file is one of a few lines; one with a header is never held as runs).
+    runs = list(live_runs(meta.source, data))
+    width = max((run.column + run.length for run in runs), default=0)
+    height = max((run.row + 1 for run in runs), default=0)
+    check_size(width, height, max_cells=max_cells, source=meta.source)
     cells = np.zeros((height, width), dtype=np.uint8)
-    for run in live_runs(meta.source, data):
-        if run.row >= height or run.column + run.length > width:
-            raise _past_header(meta.source, run, width, height)
+    for run in runs:
         cells[run.row, run.column : run.column + run.length] = 1
     return cells
-
-
-def _extent(source: str, data: Sequence[DataLine]) -> tuple[int, int]:
-    width = height = 0
-    for run in live_runs(source, data):
-        width = max(width, run.column + run.length)
-        height = max(height, run.row + 1)
-    return width, height
 
 
 def _past_header(source: str, run: Run, width: int, height: int) -> PatternError:

@@ -33,6 +33,7 @@ from service.life.universe import (
 __all__ = [
     "LifePlan",
     "LifeResult",
+    "check_life",
     "resolve_topology",
     "run_life",
     "run_life_async",
@@ -210,16 +211,8 @@ def settle_life(
     chunking: Chunking | None = None,
 ) -> LifePlan:
     """Check a run against ``limits`` and settle its choices (see :func:`run_life_async`)."""
-    if not 0 <= generations <= limits.max_generations:
-        raise LimitExceeded(
-            f"generations = {generations}: must be 0 to {limits.max_generations} "
-            "(life.max_generations)"
-        )
-    rule = rule or pattern.rule or CONWAY
-    topology = topology or pattern.topology or Topology("infinite")
+    rule, topology = check_life(pattern, generations, limits=limits, rule=rule, topology=topology)
     chunking = chunking or Chunking()
-    _check_cells(pattern, topology, limits.max_cells)
-    check_rule(rule, topology)
     placed = place(pattern, topology)
     cells = placed.width * placed.height
     engine = choose_engine(engine, cells=cells, generations=generations, per_cell=chunking.cells)
@@ -234,6 +227,29 @@ def settle_life(
     return LifePlan(
         pattern, placed, generations, rule, topology, engine, strategy, workers, chunking
     )
+
+
+def check_life(
+    pattern: Pattern,
+    generations: int,
+    *,
+    limits: LifeSettings,
+    rule: Rule | None = None,
+    topology: Topology | None = None,
+) -> tuple[Rule, Topology]:
+    """What :func:`settle_life` refuses, without its choices: the generations and cells past
+    ``limits``, a rule the universe cannot hold, a pattern its bounded grid cannot hold (the
+    last placed as Golly places it, and only for a bounded grid). The rule and universe."""
+    if not 0 <= generations <= limits.max_generations:
+        raise LimitExceeded(
+            f"generations = {generations}: must be 0 to {limits.max_generations} "
+            "(life.max_generations)"
+        )
+    rule = rule or pattern.rule or CONWAY
+    topology = topology or pattern.topology or Topology("infinite")
+    _check_cells(pattern, topology, limits.max_cells)
+    check_rule(rule, topology)
+    return rule, topology
 
 
 async def step_plan(

@@ -40,10 +40,11 @@ from service.life.engines import ENGINE_NAMES
 from service.life.formats import read_pattern, write_pattern
 from service.life.pattern import Pattern
 from service.life.render import render_png
-from service.life.rules import parse_rule
+from service.life.rules import Rule, parse_rule
 from service.life.run import (
     LifePlan,
     LifeResult,
+    check_life,
     resolve_topology,
     settle_life,
     step_plan,
@@ -51,8 +52,8 @@ from service.life.run import (
 )
 from service.life.soup import parse_soup
 from service.life.strategies import SERIAL_WORK, STRATEGY_NAMES
-from service.life.topology import KINDS, parse_size
-from service.life.universe import Progress
+from service.life.topology import KINDS, Topology, parse_size
+from service.life.universe import Progress, place
 
 __all__ = [
     "MAX_PATTERN_BYTES",
@@ -307,13 +308,18 @@ def _settles_inline(job: LifeParams) -> bool:
 
 
 def _admit(job: LifeParams, limits: LifeSettings) -> None:
-    """The run settled on its pattern, or on an all-dead stand-in of a soup's size (blocking)."""
+    """What settling the run would refuse, on its pattern or on an all-dead stand-in of a
+    soup's size (blocking); without settling's choices, which refuse nothing ``check`` let by."""
     if job.pattern is not None:
-        _plan(job, limits, _source(job, limits.max_cells)[0])
-        return
-    with blame("params.random"):
-        soup = parse_soup(job.random or "")
-    _plan(job, limits, Pattern(np.zeros((soup.height, soup.width), dtype=np.uint8)))
+        pattern = _source(job, limits.max_cells)[0]
+    else:
+        with blame("params.random"):
+            soup = parse_soup(job.random or "")
+        pattern = Pattern(np.zeros((soup.height, soup.width), dtype=np.uint8))
+    rule, topology = _universe(job, pattern)
+    _, topology = check_life(pattern, job.generations, limits=limits, rule=rule, topology=topology)
+    if topology.bounded:
+        place(pattern, topology)
 
 
 def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | None]:
@@ -322,7 +328,8 @@ def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | Non
     return _plan(job, limits, pattern), seed
 
 
-def _plan(job: LifeParams, limits: LifeSettings, pattern: Pattern) -> LifePlan:
+def _universe(job: LifeParams, pattern: Pattern) -> tuple[Rule | None, Topology]:
+    """The job's rule (None: the pattern's) and universe, as its parameters name them."""
     with blame("params.rule"):
         rule, rule_topology = parse_rule(job.rule) if job.rule else (None, None)
     with blame("params.size"):
@@ -330,6 +337,11 @@ def _plan(job: LifeParams, limits: LifeSettings, pattern: Pattern) -> LifePlan:
         topology = resolve_topology(
             job.topology, size, rule_topology=rule_topology, pattern=pattern
         )
+    return rule, topology
+
+
+def _plan(job: LifeParams, limits: LifeSettings, pattern: Pattern) -> LifePlan:
+    rule, topology = _universe(job, pattern)
     return settle_life(
         pattern,
         job.generations,
