@@ -60,14 +60,53 @@ class ThreadSpawner(PipeSpawner):
         child's ``aclose`` wait for that before it closes the pipes.
         """
 
+        # The operation counts as busy from here. Cancelled before a thread took it up (still
+        # waiting for the limiter, or queued), it never runs, and must stop counting now, or
+        # aclose would wait out _IDLE_WAIT_S for an operation that will never end. Whichever
+        # of the two comes first, the thread starting it or the cancel, decides, under a lock.
+        state = _Operation()
+
         def tracked() -> T:
+            if not state.start():
+                raise RuntimeError("a cancelled pipe operation was started after all")
             try:
                 return call()
             finally:
                 busy.leave()
 
         busy.enter()
-        return await to_thread.run_sync(tracked, abandon_on_cancel=True, limiter=self._limiter)
+        try:
+            return await to_thread.run_sync(tracked, abandon_on_cancel=True, limiter=self._limiter)
+        except BaseException:
+            if state.skip():
+                busy.leave()
+            raise
+
+
+@final
+class _Operation:
+    """One pipe operation handed to a thread: started by it, or skipped by a cancel, once."""
+
+    __slots__ = ("_lock", "_state")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "waiting"
+
+    def start(self) -> bool:
+        """The thread takes it up; False if it was skipped meanwhile."""
+        return self._settle("started")
+
+    def skip(self) -> bool:
+        """The caller gives it up; False if a thread has started it (it will end on its own)."""
+        return self._settle("skipped")
+
+    def _settle(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
 
 
 @final

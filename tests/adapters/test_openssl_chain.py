@@ -465,3 +465,19 @@ async def test_signalling_a_child_that_just_exited_never_reaps_it(
         await stop(child, grace_s=1.0)
         assert child.returncode is not None
     assert "Unknown child process" not in caplog.text
+
+
+async def test_a_pipe_operation_cancelled_before_it_started_is_not_waited_for(
+    binary: OpenSSL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write or read cancelled while it waited for a thread never runs: closing the child
+    # must not wait for it to end. With the idle wait an hour long, a hang would show.
+    monkeypatch.setattr("adapters._openssl.thread_child._IDLE_WAIT_S", 3600.0)
+
+    async def full(_: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with anyio.fail_after(60), pytest.raises(OSError, match="No space left on device"):
+        await run_chain(
+            recipe(binary), spawner("thread"), Password(SECRET), chunks(os.urandom(50_000)), full
+        )
