@@ -20,11 +20,6 @@ GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 LIFE: Final[dict[str, Any]] = {"kind": "life", "params": {"pattern": GLIDER, "generations": 2}}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_healthz_and_request_ids() -> None:
     async with serve() as client:
         made = await request(client, "GET", "/healthz")

@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 TOKEN = "0123456789abcdef"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_no_token_anywhere_is_none() -> None:
     assert load_token(HttpSettings(), environ={}) is None
 

@@ -27,11 +27,6 @@ GLIDER: Final = "#N Glider\nx = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _running(client: Client, job_id: str) -> Job:
     async for job in client.events(job_id):
         if job.status is not JobState.QUEUED:

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _value(text: str, sample: str) -> float:
     found = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.MULTILINE)
     assert found is not None, f"{sample} not in:\n{text}"

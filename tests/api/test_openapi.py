@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 DOCUMENT = openapi_document(ROUTES, KINDS, version="test")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():

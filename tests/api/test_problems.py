@@ -48,11 +48,6 @@ FAILURES: Final[dict[str, Exception]] = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize(
     ("error", "status"),
     [

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.anyio
 GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _settings(tmp_path: Path) -> dict[str, dict[str, Any]]:
     return {
         "storage": {

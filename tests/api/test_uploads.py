@@ -22,11 +22,6 @@ FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
 PLAIN: Final = bytes(range(256)) * 4096  # 1 MiB
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def _running_upload(client: Client) -> Job:
     found: list[Job] = []
 

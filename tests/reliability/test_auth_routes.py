@@ -55,11 +55,6 @@ BAD_HEADERS: Final[dict[str, tuple[bytes, ...]]] = {
 AUTHORISED: Final[Header] = (b"Authorization", b"Bearer " + TOKEN.encode())
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _operations() -> Iterator[tuple[str, str, bool]]:
     """(method, path, needs the token) of every operation the document describes."""
     document = openapi_document(ROUTES, KINDS, version="0")

@@ -61,11 +61,6 @@ GRACE_S: Final = 2.0
 HANG_S: Final = 60.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # aiohttp
-
-
 @pytest.mark.parametrize("runner", RUNNERS)  # [crypto] runner
 async def test_sigkill_under_load_then_restart_loses_no_job_and_serves_no_half_file(
     tmp_path: Path, runner: str

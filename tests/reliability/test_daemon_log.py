@@ -24,11 +24,6 @@ pytestmark = pytest.mark.anyio
 TOKEN: Final = "log-test-token"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the daemon is an aiohttp server
-
-
 def _controls(text: str) -> list[str]:
     return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0]
 

@@ -42,11 +42,6 @@ MIB: Final = 1 << 20
 HANG_S: Final = 60.0  # a hang guard, never a timing
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # aiohttp
-
-
 def _openssl_children() -> dict[int, str]:
     """This process's openssl children (the in-process daemon's): pid -> ``enc`` or ``dgst``.
 

@@ -56,11 +56,6 @@ PARSER: Final = "aiohttp"
 400 in plain text (the application cannot shape it), with no ``error`` object."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass(frozen=True, slots=True)
 class Case:
     """One request and what must come back."""

@@ -31,11 +31,6 @@ SECRETS: Final = (ENV_PASSWORD, TOKEN, JOB_PASSWORD)
 SLOW_ITERATIONS: Final = 30_000_000
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the daemon is an aiohttp server
-
-
 def _after_exec(pid: int, parent: bytes) -> bytes | None:
     """cmdline and environ of ``pid`` once it runs its own program; None until then.
 

@@ -66,11 +66,6 @@ FAILED_PROBES: Final = 3
 """Probes that must fail in a row once one has: the daemon does not listen again."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # aiohttp
-
-
 @pytest.mark.parametrize("runner", RUNNERS)  # [crypto] runner
 async def test_sigterm_under_load_drains_exits_0_and_loses_no_job(
     tmp_path: Path, runner: str
