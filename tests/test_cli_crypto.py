@@ -398,6 +398,7 @@ _WITH_SMALL_FILES: Final = (
 
 
 @pytest.mark.parametrize("runner", ["async", "thread"])
+@pytest.mark.slow
 def test_a_disk_that_refuses_the_output_is_one_line(tmp_path: Path, runner: str) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(1 << 20))

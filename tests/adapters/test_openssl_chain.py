@@ -328,6 +328,7 @@ def test_the_longest_password_derives_the_key_openssl_derives(binary: OpenSSL) -
 # --- nothing left behind ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_two_hundred_runs_some_cancelled_some_timed_out_leave_nothing(
     binary: OpenSSL, runner: str
 ) -> None:

@@ -62,6 +62,7 @@ HANG_S: Final = 60.0
 
 
 @pytest.mark.parametrize("runner", RUNNERS)  # [crypto] runner
+@pytest.mark.slow
 async def test_sigkill_under_load_then_restart_loses_no_job_and_serves_no_half_file(
     tmp_path: Path, runner: str
 ) -> None:

@@ -67,6 +67,7 @@ FAILED_PROBES: Final = 3
 
 
 @pytest.mark.parametrize("runner", RUNNERS)  # [crypto] runner
+@pytest.mark.slow
 async def test_sigterm_under_load_drains_exits_0_and_loses_no_job(
     tmp_path: Path, runner: str
 ) -> None:
