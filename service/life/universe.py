@@ -92,10 +92,9 @@ def place(pattern: Pattern, topology: Topology) -> Pattern:
         return pattern.trimmed()
     width, height = topology.width, topology.height
     left, top = -(width // 2), -(height // 2)
-    grid = np.zeros((height, width), dtype=np.uint8)
     box = bounding_box(pattern.cells)
     if box is None:
-        return Pattern(grid, left, top, anchor="given")
+        return Pattern(np.zeros((height, width), dtype=np.uint8), left, top, anchor="given")
     if (pattern.width, pattern.height) == (width, height):
         return Pattern(pattern.cells, left, top, anchor="given")
     x, y, w, h = box
@@ -113,6 +112,7 @@ def place(pattern: Pattern, topology: Topology) -> Pattern:
             f"{width}x{height}, which spans x = {left}..{left + width - 1}, "
             f"y = {top}..{top + height - 1}: give a larger --size or move the pattern"
         )
+    grid = np.zeros((height, width), dtype=np.uint8)
     grid[row : row + h, column : column + w] = pattern.cells[y : y + h, x : x + w]
     return Pattern(grid, left, top, anchor="given")
 
