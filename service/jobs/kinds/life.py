@@ -10,7 +10,7 @@ workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, en
 strategies. :meth:`LifeKind.admit` then settles the run as :meth:`LifeKind.run` will, before
 the job is accepted: a pattern that does not parse, a grid it does not fit, a rule its universe
 cannot hold get their 400 with the message ``fanout life`` gives. A short pattern (a glider:
-about 30 us) is settled on the event loop; a longer one, or a large soup, on a worker thread,
+about 16 us) is checked on the event loop; a longer one, or a large soup, on a worker thread,
 as a megabyte of RLE is too much work for the loop that takes submissions.
 
 A small serial run (what ``auto`` makes of all small work) is parsed, stepped, written and
