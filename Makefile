@@ -34,7 +34,7 @@ pytest: $(STAMP) peers
 # The real programs the tests compare with, from Debian's packages when missing: golly's
 # bgolly (Life on bounded grids, placed as Golly places patterns).
 peers:
-	@command -v bgolly >/dev/null || { apt-get update -q && apt-get install -y -q golly; }
+	@command -v bgolly >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q golly; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.life
