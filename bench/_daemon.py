@@ -20,9 +20,9 @@ from typing import Final, final
 
 import anyio
 
-from service._proc import children, processes
 from service.jobs.model import TERMINAL
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
+from service.system.processes import children, processes
 from tests.reliability._daemon import Spawned
 
 __all__ = ["LogNotes", "Stop", "stop"]

@@ -19,8 +19,8 @@ from typing import Final, final
 import anyio
 from anyio import to_thread
 
-from service._proc import Usage, usage
 from service.config import Settings
+from service.system.processes import Usage, usage
 
 __all__ = ["Bounds", "Check", "Sample", "at_rest", "compare", "look", "spread"]
 

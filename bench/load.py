@@ -55,12 +55,12 @@ import anyio
 
 from bench._daemon import LogNotes, Stop, stop
 from bench._usage import Bounds, Check, Sample, at_rest, compare, look, spread
-from service._proc import Usage
 from service.api.problems import status_named
 from service.client import Client
 from service.config import Settings
 from service.errors import FanoutError
 from service.jobs.model import Job, JobError, JobState
+from service.system.processes import Usage
 from tests.pipeline._server import Served
 from tests.pipeline._server import serve as image_server
 from tests.reliability._daemon import Spawned, spawned
@@ -466,7 +466,7 @@ def _print_verdict(report: Report, checks: list[Check]) -> bool:
 
 def _print_report(report: Report) -> bool:
     """The tables and the verdicts (Markdown, for README); whether everything held."""
-    from service.life.bench import machine  # numpy: not before the daemon is up
+    from bench._machine import machine  # numpy: not before the daemon is up
 
     libraries = " · ".join(f"{name} {version(name)}" for name in ("anyio", "aiohttp"))
     print(f"Measured {machine()} · {libraries}.")

@@ -56,11 +56,11 @@ from anyio import create_task_group, to_thread
 
 from adapters.http_io import HttpClient, Policy
 from adapters.imaging import Box, resize
-from service._memory import status_mib
 from service.config import PipelineSettings
 from service.pipeline import Manifest, Retry, Stage, run_pipeline, run_pipeline_threads
 from service.pipeline.destination import Destination
 from service.pipeline.images import Delivered, ImageJob, cpu_workers, run_images
+from service.system.memory import status_mib
 
 __all__ = ["main", "rss_one", "serve_until_closed"]
 
@@ -479,7 +479,7 @@ def _print_cpu(rows: list[Row], photos: list[bytes]) -> None:
 def main() -> None:
     """Run the three measurements and print their tables (Markdown, for README)."""
     # Imported here: they bring numpy, which the --rss interpreter must not carry.
-    from service.life.bench import machine
+    from bench._machine import machine
     from tests.pipeline._server import jpeg
 
     libraries = " · ".join(f"{name} {version(name)}" for name in ("anyio", "aiohttp", "Pillow"))

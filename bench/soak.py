@@ -196,7 +196,7 @@ def _print_table(run: Run) -> None:
 
 def _print_report(run: Run) -> bool:
     """The table and the verdict (Markdown, for README); whether every bound held."""
-    from service.life.bench import machine  # numpy: not before the daemon is up
+    from bench._machine import machine  # numpy: not before the daemon is up
 
     assert run.stopped is not None
     libraries = " · ".join(f"{name} {version(name)}" for name in ("anyio", "aiohttp"))

@@ -41,7 +41,7 @@ from service.errors import ConfigError, FanoutError, StoreBusy
 from service.jobs.artifacts import Artifacts
 from service.jobs.kinds import KINDS
 from service.jobs.manager import JobManager
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 
 __all__ = ["Daemon", "check_exposure", "run", "running"]
 

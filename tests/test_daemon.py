@@ -21,7 +21,7 @@ from service.client import Client
 from service.daemon import check_exposure
 from service.errors import ConfigError
 from service.jobs.model import JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.api._http import LONG_LIFE
 
 GRACE_S: Final = 1.0

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from service.config import HttpSettings
-from service.environment import TOKEN_VARIABLE, secret
 from service.errors import ConfigError, Unauthorized
+from service.system.environment import TOKEN_VARIABLE, secret
 
 __all__ = ["TOKEN_VARIABLE", "auth_middleware", "is_protected", "load_token"]
 

@@ -25,9 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service._proc import descendants
 from service.jobs.model import Job, JobState
 from service.jobs.stats import JobStats
+from service.system.processes import descendants
 
 __all__ = ["Metrics", "child_processes"]
 

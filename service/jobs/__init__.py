@@ -14,9 +14,8 @@ from service.jobs.events import Subscription
 from service.jobs.kind import JobContext, Kind, Outcome
 from service.jobs.manager import MAX_PAGE, JobManager
 from service.jobs.model import TERMINAL, Job, JobError, JobProgress, JobState, new_job_id, now
-from service.jobs.sqlite import SqliteJobStore
 from service.jobs.stats import JobStats
-from service.jobs.store import JobStore
+from service.jobs.store import JobStore, SqliteJobStore
 
 __all__ = [
     "MAX_PAGE",

@@ -38,19 +38,19 @@ from anyio.abc import TaskGroup
 from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.errors import BadParam, Busy, Conflict, Draining, NotFound
-from service.jobs._entry import Entry
-from service.jobs._live import LiveJobs
-from service.jobs._recovery import recover
-from service.jobs._retention import sweep, sweep_periodically
-from service.jobs._slots import Slots
-from service.jobs._submission import Submission, check_submission
-from service.jobs._transitions import stopped
 from service.jobs.artifacts import Artifacts, is_job_id
 from service.jobs.context import bounded
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState, new_job_id, now
+from service.jobs.recovery import recover
+from service.jobs.retention import sweep, sweep_periodically
+from service.jobs.scheduler_entry import Entry
+from service.jobs.scheduler_live import LiveJobs
+from service.jobs.scheduler_slots import Slots
 from service.jobs.stats import JobStats
 from service.jobs.store import JobStore
+from service.jobs.submission import Submission, check_submission
+from service.jobs.transitions import stopped
 
 __all__ = ["MAX_PAGE", "JobManager"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from service._proc import children
+from service.system.processes import children
 
 __all__ = ["child_pids", "open_fds", "read_proc"]
 

@@ -1,4 +1,4 @@
-"""service.api.events: the framing (read back by service._sse, the client's parser), and
+"""service.api.events: the framing (read back by service.client.events, the client's parser), and
 heartbeats on a real stream of a real manager's job."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from service._sse import Event, read_events
 from service.api import create_app
 from service.api.events import HEARTBEAT, sse_event
+from service.client.events import Event, read_events
 from service.config import load_settings
 from service.jobs.artifacts import Artifacts
 from service.jobs.kinds import KINDS
 from service.jobs.manager import JobManager
 from service.jobs.model import Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from service.testing import serve
 from tests.api._http import LONG_LIFE
 

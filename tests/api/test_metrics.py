@@ -10,8 +10,8 @@ from typing import Final
 import pytest
 
 from adapters.processes import AsyncProcessPool
-from service._proc import descendants
 from service.api.metrics import Metrics, child_processes
+from service.system.processes import descendants
 from service.testing import serve
 from tests.adapters import _workers
 from tests.adapters._children import child_pids

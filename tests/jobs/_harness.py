@@ -13,7 +13,7 @@ from service.jobs.artifacts import Artifacts
 from service.jobs.kind import Kind
 from service.jobs.manager import JobManager
 from service.jobs.model import Job
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 
 __all__ = ["eventually", "finished", "make_settings", "names", "running"]
 

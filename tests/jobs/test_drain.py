@@ -11,7 +11,7 @@ import pytest
 from service.errors import Draining
 from service.jobs.manager import JobManager
 from service.jobs.model import Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.jobs._harness import eventually, finished, make_settings, running
 from tests.jobs._kinds import GateKind, kinds
 

@@ -15,7 +15,7 @@ from service.jobs.artifacts import Artifacts
 from service.jobs.kinds import LifeKind
 from service.jobs.manager import JobManager
 from service.jobs.model import Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.jobs._harness import finished, make_settings, running
 from tests.jobs._kinds import CountKind, GateKind, kinds
 

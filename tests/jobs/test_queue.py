@@ -1,4 +1,4 @@
-"""service.jobs._queue: the waiting line, first come first served among the kinds that may
+"""service.jobs.scheduler_queue: the waiting line, first come first served among the kinds that may
 start, on asyncio and trio."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from service.jobs._entry import Entry
-from service.jobs._queue import WaitingLine
 from service.jobs.model import Job, JobState, new_job_id, now
+from service.jobs.scheduler_entry import Entry
+from service.jobs.scheduler_queue import WaitingLine
 from tests.jobs._kinds import CountKind, CountParams
 
 pytestmark = pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""service.jobs._recovery: a new manager on the same SQLite file after a stop or a crash."""
+"""service.jobs.recovery: a new manager on the same SQLite file after a stop or a crash."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from service.jobs.model import Job, JobState, new_job_id, now
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.jobs._harness import finished, make_settings, running
 from tests.jobs._kinds import PASSWORD, GateKind, kinds
 

@@ -1,4 +1,4 @@
-"""service.jobs._retention: finished jobs and their files go after [jobs] retention_s."""
+"""service.jobs.retention: finished jobs and their files go after [jobs] retention_s."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from service.config import JobSettings, Settings
 from service.errors import NotFound
-from service.jobs._retention import sweep_interval, sweep_periodically
 from service.jobs.artifacts import Artifacts
 from service.jobs.model import Job, JobState, new_job_id, now
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.retention import sweep_interval, sweep_periodically
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.jobs._harness import finished, make_settings, names, running
 from tests.jobs._kinds import GateKind, kinds
 

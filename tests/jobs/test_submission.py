@@ -1,4 +1,4 @@
-"""service.jobs._submission through the manager: kinds, parameter paths, and secrets and
+"""service.jobs.submission through the manager: kinds, parameter paths, and secrets and
 payloads that reach the kind but never the store."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 
 from service.config import Settings, load_settings
 from service.errors import BadParam
-from service.jobs._submission import check_submission
 from service.jobs.kind import JobContext, Kind, Outcome
 from service.jobs.kinds import KINDS
 from service.jobs.model import JobState
+from service.jobs.submission import check_submission
 from tests.jobs._harness import finished, make_settings, names, running
 from tests.jobs._kinds import PASSWORD, kinds
 

@@ -28,7 +28,7 @@ from typing import Final
 import anyio
 from anyio.abc import Process
 
-from service._proc import session
+from service.system.processes import session
 
 __all__ = ["READY", "Spawned", "fanout_environment", "spawned"]
 

@@ -33,9 +33,9 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
-from service._proc import processes
 from service.client import Client
 from service.jobs.model import Job, JobState
+from service.system.processes import processes
 from tests.api._http import LONG_LIFE, Reply, Stalled
 from tests.pipeline._server import Served
 

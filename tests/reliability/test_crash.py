@@ -35,9 +35,9 @@ import msgspec
 import pytest
 
 from service.client import Client
-from service.jobs._transitions import LOST_SECRET, WHILE_RUNNING
 from service.jobs.model import TERMINAL, Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
+from service.jobs.transitions import LOST_SECRET, WHILE_RUNNING
 from service.life.formats import read_pattern
 from tests.api._http import eventually, request
 from tests.pipeline._server import Served

@@ -23,11 +23,11 @@ from typing import Any, Final
 import anyio
 import pytest
 
-from service import _proc
 from service.client import Client
 from service.errors import StoreBusy
 from service.jobs.model import Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
+from service.system.processes import processes
 from service.testing import serve
 from tests.api._http import LONG_LIFE, Stalled, eventually, in_background, request, upload
 from tests.pipeline._server import Served
@@ -50,7 +50,7 @@ def _openssl_children() -> dict[int, str]:
     """
     found = {}
     me = os.getpid()
-    for each in _proc.processes():
+    for each in processes():
         if each.parent != me or each.name != "openssl":
             continue
         try:

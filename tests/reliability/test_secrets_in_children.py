@@ -15,9 +15,9 @@ from typing import Final
 import anyio
 import pytest
 
-from service import _proc
 from service.client import Client
 from service.jobs.model import JobState
+from service.system.processes import descendants
 from tests.api._http import eventually
 from tests.reliability._daemon import fanout_environment, spawned
 
@@ -52,7 +52,7 @@ async def _read_descendants(root: int, *, at_least: int, named: bytes) -> dict[i
     parent = await anyio.Path(f"/proc/{root}/cmdline").read_bytes()
 
     async def enough() -> bool:
-        for pid in _proc.descendants(root):
+        for pid in descendants(root):
             if (text := _after_exec(pid, parent)) is not None:
                 seen[pid] = text
         return sum(named in text for text in seen.values()) >= at_least

@@ -33,7 +33,7 @@ import pytest
 
 from service.client import Client
 from service.jobs.model import TERMINAL, Job, JobState
-from service.jobs.sqlite import SqliteJobStore
+from service.jobs.store.sqlite import SqliteJobStore
 from tests.api._http import Reply, eventually
 from tests.pipeline._server import Served
 from tests.pipeline._server import serve as image_server

@@ -9,7 +9,7 @@ once (``check_same_thread=False`` only lifts the check, not the rule). The calls
 abandoned on cancellation: a cancelled caller waits for its statement to finish, so a write is
 either done or not started, never torn.
 
-Writes (``add``, ``put``, ``delete``) are group-committed (``service.jobs._group_commit``):
+Writes (``add``, ``put``, ``delete``) are group-committed (``service.jobs.store.group_commit``):
 those that arrive while a batch is being committed are committed together next, in one
 transaction, and each caller returns once its own write is committed. An insert takes about
 50 µs, but a trip to the store's thread and back takes as long as the busy event loop makes it
@@ -37,9 +37,9 @@ import anyio
 import msgspec
 
 from service.errors import FanoutError, StoreBusy
-from service.jobs._group_commit import GroupCommit
 from service.jobs.model import Job, JobState
-from service.jobs.store import SWEEP_BATCH
+from service.jobs.store.group_commit import GroupCommit
+from service.jobs.store.protocol import SWEEP_BATCH
 
 __all__ = ["SqliteJobStore"]
 

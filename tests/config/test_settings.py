@@ -9,11 +9,11 @@ from typing import final
 
 import pytest
 
-from service._config_schema import Spec, Values, apply_layer, build, parse_text, setting
 from service.config import LifeSettings, Settings, load_settings
+from service.config.schema import Spec, Values, apply_layer, build, parse_text, setting
 from service.errors import ConfigError
 
-CONFIG_TOML = Path(__file__).resolve().parents[1] / "config.toml"
+CONFIG_TOML = Path(__file__).resolve().parents[2] / "config.toml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

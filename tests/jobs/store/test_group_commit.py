@@ -1,4 +1,4 @@
-"""service.jobs._group_commit: writes batched, each outcome to its writer, room bounded."""
+"""service.jobs.store.group_commit: writes batched, each outcome to its writer, room bounded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from service.errors import FanoutError
-from service.jobs._group_commit import GroupCommit
+from service.jobs.store.group_commit import GroupCommit
 
 pytestmark = pytest.mark.anyio
 

@@ -17,12 +17,12 @@ import msgspec
 
 from service.config import Settings
 from service.errors import InvalidInput
-from service.jobs._submission import revive_params
-from service.jobs._transitions import LOST_SECRET, WHILE_RUNNING, stopped
 from service.jobs.artifacts import Artifacts
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState
 from service.jobs.store import JobStore
+from service.jobs.submission import revive_params
+from service.jobs.transitions import LOST_SECRET, WHILE_RUNNING, stopped
 
 __all__ = ["Revived", "recover"]
 

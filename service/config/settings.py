@@ -15,7 +15,7 @@ value removes the entry.
 
 Unknown sections and keys are errors in every layer, so a typo never falls back to a default
 unnoticed. A section is a frozen dataclass whose fields declare their own constraints with
-``setting``; the checking itself is generic (``service._config_schema``).
+``setting``; the checking itself is generic (``service.config.schema``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, final
 
-from service._config_schema import Values, apply_entry, apply_layer, build, setting
+from service.config.schema import Values, apply_entry, apply_layer, build, setting
 from service.errors import ConfigError
 
 __all__ = [

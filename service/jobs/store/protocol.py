@@ -1,6 +1,6 @@
 """What the job manager needs from a place that keeps jobs: the ``JobStore`` protocol.
 
-The manager depends on this protocol alone, so the SQLite store (``service.jobs.sqlite``) can
+The manager depends on this protocol alone, so the SQLite store (``service.jobs.store.sqlite``) can
 be joined by a server database without touching the manager. A store keeps whole ``Job``
 snapshots by id; the manager is its only writer and never writes one job from two tasks at
 once. Ids sort by creation time (``new_job_id``), which is what makes ``list`` newest-first and

@@ -14,11 +14,11 @@ import anyio
 import msgspec
 
 from service.errors import FanoutError, TimedOut
-from service.jobs._transitions import failed, partly_failed, succeeded
 from service.jobs.artifacts import Artifacts, sync_artifact
 from service.jobs.context import RunContext
 from service.jobs.kind import Kind, Outcome
 from service.jobs.model import Job
+from service.jobs.transitions import failed, partly_failed, succeeded
 
 __all__ = ["attempt"]
 

@@ -21,7 +21,7 @@ from typing import final
 
 import anyio
 
-from service.jobs._entry import Entry
+from service.jobs.scheduler_entry import Entry
 
 __all__ = ["WaitingLine"]
 

@@ -24,8 +24,9 @@ import click
 
 from adapters.imaging import FORMATS, MODES, Box
 from adapters.openssl import BadPassword, Password
-from service._cli_crypto import _find_password, _is_terminal
-from service._cli_interrupt import until_interrupted
+from service.cli.app import settings_of
+from service.cli.crypto import _find_password, _is_terminal
+from service.cli.interrupt import until_interrupted
 from service.config import PipelineSettings, Settings
 from service.crypto import openssl_for
 from service.errors import InvalidInput, LimitExceeded
@@ -354,3 +355,29 @@ def _summary(manifest: Manifest, request: PipelineRequest, elapsed_s: float) -> 
         "engine": request.engine,
         "items": [item_summary(outcome) for outcome in manifest.outcomes],
     }
+
+
+@click.command()
+@pipeline_options
+@click.pass_context
+def pipeline(ctx: click.Context, /, **options: Any) -> int:
+    """Download images, resize them, (encrypt them,) and deliver them to --dest.
+
+    SOURCES is a file with one http(s) URL or local path a line (blank lines and lines
+    starting with # are skipped), or - for stdin. Each image is resized into --size, encoded
+    as --format, and written into the directory --dest (atomically) or PUT under the base URL
+    --dest, named after its source. With --encrypt each image is also encrypted as `fanout
+    encrypt` would, and its name ends in .enc (e.g. photo-1a2b3c4d5e.webp.enc); the password
+    comes from --password-file, else FANOUT_PASSWORD, else a prompt on a terminal.
+
+    Options default to the [pipeline] settings of the config (or FANOUT_PIPELINE__<KEY>).
+    Downloads are guarded against SSRF: loopback, private and link-local addresses are
+    refused unless [pipeline] allow_private is true (it is false by default), e.g.
+    FANOUT_PIPELINE__ALLOW_PRIVATE=true for a server on this machine; local paths need
+    [pipeline] allow_files (true by default).
+
+    Prints a summary and one FAILED line per image that failed (or, with --json, the whole
+    manifest on stdout). Exit status: 0 when every image was delivered, 1 when any failed,
+    2 for bad usage.
+    """
+    return run_image_pipeline(PipelineRequest(**options), settings_of(ctx))

@@ -21,8 +21,8 @@ import anyio
 from anyio.abc import TaskGroup
 
 from service.errors import Draining
-from service.jobs._entry import Entry
-from service.jobs._queue import WaitingLine
+from service.jobs.scheduler_entry import Entry
+from service.jobs.scheduler_queue import WaitingLine
 
 __all__ = ["Slots"]
 

@@ -17,21 +17,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import BinaryIO, Final, Literal, TextIO, TypeVar, final
+from typing import Any, BinaryIO, Final, Literal, TextIO, TypeVar, final
 
 import anyio
 import click
 from anyio import to_thread
 
 from adapters.openssl import MAX_PASSWORD_BYTES
-from service._cli_interrupt import until_interrupted
+from service.cli.app import settings_of
+from service.cli.interrupt import until_interrupted
 from service.config import RUNNERS, CryptoSettings
-from service.crypto import CryptoResult, Source, Target, decrypt, encrypt
-from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
-from service.environment import secret
+from service.crypto import CryptoResult, Source, Target
+from service.crypto import decrypt as decrypt_stream
+from service.crypto import encrypt as encrypt_stream
 from service.errors import FanoutError, InvalidInput
+from service.system.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
+from service.system.environment import secret
 
-__all__ = ["CryptoRequest", "crypto_options", "run_crypto"]
+__all__ = ["CryptoRequest", "crypto_options", "decrypt", "encrypt", "run_crypto"]
 
 # A first line read whole up to here, so a password past openssl's limit is refused with its
 # own length (a file is not a place for a password of megabytes: past this, "more than").
@@ -179,7 +182,7 @@ async def _run(request: CryptoRequest, settings: CryptoSettings, password: bytes
     if source == "-":
         source = _stdin_chunks(settings.chunk_bytes)
     target: Target = _write_stdout if request.target == "-" else request.target
-    job = encrypt if request.encrypting else decrypt
+    job = encrypt_stream if request.encrypting else decrypt_stream
     result = await job(
         source,
         target,
@@ -286,3 +289,31 @@ def _describe(result: CryptoResult) -> str:
         f"{done} {result.bytes_in:,} bytes -> {out} bytes ({result.cipher}, "
         f"PBKDF2 {result.iterations:,} iterations) in {result.elapsed_s:.2f} s"
     )
+
+
+@click.command()
+@crypto_options
+@click.pass_context
+def encrypt(ctx: click.Context, /, **options: Any) -> None:
+    """Encrypt INPUT into OUTPUT with openssl enc.
+
+    INPUT and OUTPUT are files, or - for stdin and stdout. The key is derived by PBKDF2, so
+    `openssl enc -d -pbkdf2 -iter N` decrypts the result too. The password comes from
+    --password-file, else FANOUT_PASSWORD, else a prompt on a terminal; never from the command
+    line. Prints the digest of the ciphertext, which decrypt reports again.
+    """
+    run_crypto(CryptoRequest("encrypt", **options), settings_of(ctx).crypto)
+
+
+@click.command()
+@crypto_options
+@click.pass_context
+def decrypt(ctx: click.Context, /, **options: Any) -> None:
+    """Decrypt INPUT into OUTPUT with openssl enc.
+
+    INPUT and OUTPUT are files, or - for stdin and stdout; give the --cipher and --iterations
+    the ciphertext was made with. The password comes from --password-file, else
+    FANOUT_PASSWORD, else a prompt on a terminal; never from the command line. Prints the
+    digest of the ciphertext read, to compare with the one encrypt printed.
+    """
+    run_crypto(CryptoRequest("decrypt", **options), settings_of(ctx).crypto)

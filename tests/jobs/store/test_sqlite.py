@@ -1,4 +1,4 @@
-"""service.jobs.sqlite: the store on a real SQLite file, its queries, and the files it refuses."""
+"""service.jobs.store.sqlite: the store on a real SQLite file, its queries, the files it refuses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from service.errors import FanoutError, StoreBusy
 from service.jobs.model import Job, JobError, JobState, new_job_id
-from service.jobs.sqlite import _SCHEMA, SqliteJobStore
+from service.jobs.store.sqlite import _SCHEMA, SqliteJobStore
 
 pytestmark = pytest.mark.anyio
 

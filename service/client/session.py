@@ -8,7 +8,7 @@
         rle = await client.result(job.id)
 
 Every call returns ``Job`` values (the same Struct the daemon keeps) and raises the
-``service.errors`` class the daemon answered with (see ``service._client_errors``); a daemon
+``service.errors`` class the daemon answered with (see ``service.client.errors``); a daemon
 that cannot be reached raises ``FanoutError`` naming the URL.
 """
 
@@ -28,8 +28,8 @@ import aiohttp
 import anyio
 import msgspec
 
-from service._client_errors import error_from
-from service._sse import read_events
+from service.client.errors import error_from
+from service.client.events import read_events
 from service.crypto.streams import opened_target
 from service.errors import FanoutError, TimedOut
 from service.jobs.model import Job, JobState

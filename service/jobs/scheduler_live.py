@@ -23,15 +23,15 @@ import anyio
 from adapters.processes import AsyncProcessPool
 from service.config import Settings
 from service.errors import FanoutError
-from service.jobs._entry import Entry
-from service.jobs._queue import WaitingLine
-from service.jobs._runner import attempt
-from service.jobs._transitions import started, stopped
 from service.jobs.artifacts import Artifacts
 from service.jobs.context import RunContext
 from service.jobs.model import Job, JobState
+from service.jobs.scheduler_entry import Entry
+from service.jobs.scheduler_queue import WaitingLine
+from service.jobs.scheduler_runner import attempt
 from service.jobs.stats import JobStats, Tally
 from service.jobs.store import JobStore
+from service.jobs.transitions import started, stopped
 
 __all__ = ["PROGRESS_EVERY_S", "STORE_EVERY_S", "LiveJobs"]
 

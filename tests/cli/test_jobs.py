@@ -1,4 +1,4 @@
-"""``fanout jobs ...`` (service._cli_jobs) against a real daemon in this process."""
+"""``fanout jobs ...`` (service.cli.jobs) against a real daemon in this process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Final
 import anyio
 import pytest
 
-from service._cli_jobs import default_url, parse_params, read_password
+from service.cli.jobs import default_url, parse_params, read_password
 from service.config import HttpSettings
 from service.errors import InvalidInput
 from service.testing import serve

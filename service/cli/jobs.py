@@ -19,13 +19,14 @@ import anyio
 import click
 import msgspec
 
-from service._cli_interrupt import until_interrupted
+from service.cli.app import settings_of
+from service.cli.interrupt import until_interrupted
 from service.client import Client
 from service.config import HttpSettings
-from service.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
-from service.environment import TOKEN_VARIABLE, secret
 from service.errors import InvalidInput, Unauthorized
 from service.jobs.model import Job, JobState
+from service.system.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
+from service.system.environment import TOKEN_VARIABLE, secret
 
 __all__ = [
     "Daemon",
@@ -171,3 +172,64 @@ def _print(job: Job) -> int:
     """Print the job; 0 unless it ended without succeeding (failed, cancelled, interrupted)."""
     click.echo(msgspec.json.encode(job).decode())
     return 1 if job.finished and job.status is not JobState.SUCCEEDED else 0
+
+
+@click.group()
+@click.option("--url", default=None, help="The daemon (default: http://[http] host:port).")
+@click.option("--token-file", metavar="FILE", help="The API token (else FANOUT_TOKEN).")
+@click.pass_context
+def jobs(ctx: click.Context, url: str | None, token_file: str | None) -> None:
+    """Submit, follow and fetch jobs of a running daemon (token: FANOUT_TOKEN)."""
+    ctx.obj = Daemon.given(url or default_url(settings_of(ctx).http), token_file)
+
+
+@jobs.command("submit")
+@click.argument("kind")
+@click.option("--params", "params", default="{}", metavar="JSON|@FILE", help="The parameters.")
+@click.option("--password-file", metavar="FILE", help="The password (else FANOUT_PASSWORD).")
+@click.option("--wait", is_flag=True, help="Wait until the job ends; exit 1 unless it succeeded.")
+@click.pass_obj
+def jobs_submit(
+    daemon: Daemon, kind: str, params: str, password_file: str | None, wait: bool
+) -> int:
+    """Submit a KIND job (life, encrypt, decrypt, pipeline); print it as JSON."""
+    password = read_password(password_file)
+    if kind in ("encrypt", "decrypt") and password is None:
+        raise InvalidInput(
+            f"a {kind} job needs a password: use --password-file FILE or set FANOUT_PASSWORD"
+        )
+    return submit_job(daemon, kind, parse_params(params), password=password, wait=wait)
+
+
+@jobs.command("get")
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def jobs_get(daemon: Daemon, job_id: str) -> int:
+    """Print a job as JSON."""
+    return get_job(daemon, job_id)
+
+
+@jobs.command("wait")
+@click.argument("job_id", metavar="ID")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0, min_open=True), default=None)
+@click.pass_obj
+def jobs_wait(daemon: Daemon, job_id: str, timeout_s: float | None) -> int:
+    """Wait until a job ends; print it; exit 1 unless it succeeded."""
+    return wait_job(daemon, job_id, timeout_s=timeout_s)
+
+
+@jobs.command("cancel")
+@click.argument("job_id", metavar="ID")
+@click.pass_obj
+def jobs_cancel(daemon: Daemon, job_id: str) -> int:
+    """Cancel a queued or running job; print it."""
+    return cancel_job(daemon, job_id)
+
+
+@jobs.command("result")
+@click.argument("job_id", metavar="ID")
+@click.option("-o", "--output", required=True, metavar="FILE|-", help="Where to write it.")
+@click.pass_obj
+def jobs_result(daemon: Daemon, job_id: str, output: str) -> None:
+    """Write a finished job's artifact to FILE (- for stdout)."""
+    job_result(daemon, job_id, output)

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, final
 
+import click
 import numpy as np
 import pytest
 from PIL import Image
 
 from service.cli import main
+from service.cli.app import COMMANDS as LISTED
+from service.cli.app import cli
 from service.config import LifeSettings
 from service.life.formats import bundled_pattern_path, load_pattern, read_pattern
 from service.life.run import run_life
@@ -25,7 +28,7 @@ from service.life.topology import Topology
 
 GLIDER: Final = str(bundled_pattern_path("glider.rle"))
 GLIDER_CELLS: Final = [[0, 1, 0], [0, 0, 1], [1, 1, 1]]
-COMMANDS: Final = ["life", "serve", "encrypt", "decrypt", "pipeline", "bench"]
+COMMANDS: Final = ["life", "serve", "encrypt", "decrypt", "pipeline", "bench", "jobs"]
 
 
 @final
@@ -377,6 +380,42 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     out = fanout(capsys, "--help").out
     for command in COMMANDS:
         assert f"  {command} " in out
+
+
+def test_each_listed_summary_is_its_commands_first_line() -> None:
+    """``fanout --help`` prints the summaries without importing the commands: they must agree."""
+    context = click.Context(cli)
+    for name, (_, summary) in LISTED.items():
+        command = cli.get_command(context, name)
+        assert command is not None
+        assert (command.help or "").split("\n", 1)[0] == summary, name
+
+
+@pytest.mark.parametrize(
+    ("argv", "unwanted"),
+    [
+        (["--help"], ("service.life", "service.crypto", "service.api", "aiohttp", "numpy")),
+        (["encrypt", "--help"], ("service.life", "service.api", "aiohttp", "numpy")),
+    ],
+)
+def test_a_command_imports_only_what_it_runs(argv: list[str], unwanted: tuple[str, ...]) -> None:
+    probe = (
+        "import sys\n"
+        "from service.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules\n"
+        "    if m.split('.')[0] in ('service', 'aiohttp', 'numpy')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = done.stdout.strip().splitlines()[-1]
+    for module in unwanted:
+        assert f"'{module}'" not in loaded, loaded
+        assert f"'{module}." not in loaded, loaded
 
 
 # --- the real process -----------------------------------------------------------------------

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service._client_errors import error_from
 from service.client import Client
+from service.client.errors import error_from
 from service.errors import (
     BadParam,
     Busy,
