@@ -44,9 +44,7 @@ from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState, new_job_id, now
 from service.jobs.recovery import recover
 from service.jobs.retention import sweep, sweep_periodically
-from service.jobs.scheduler_entry import Entry
-from service.jobs.scheduler_live import LiveJobs
-from service.jobs.scheduler_slots import Slots
+from service.jobs.scheduler import Entry, LiveJobs, Slots
 from service.jobs.stats import JobStats
 from service.jobs.store import JobStore
 from service.jobs.submission import Submission, check_submission

@@ -1,17 +1,18 @@
-"""service.jobs.scheduler_queue: the waiting line, first come first served among the kinds that may
-start, on asyncio and trio."""
+"""service.jobs.scheduler: the waiting line (first come first served among the kinds that may
+start) and one run's last check on its artifact, on asyncio and trio."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
 from service.jobs.model import Job, JobState, new_job_id, now
-from service.jobs.scheduler_entry import Entry
-from service.jobs.scheduler_queue import WaitingLine
-from tests.jobs._kinds import CountKind, CountParams
+from service.jobs.scheduler import Entry, WaitingLine
+from tests.jobs._harness import finished, make_settings, running
+from tests.jobs._kinds import CountKind, CountParams, kinds
 
 pytestmark = pytest.mark.anyio
 
@@ -72,3 +73,16 @@ async def test_a_refused_kind_arriving_wakes_no_one_until_notified() -> None:
     assert await _wakes(line, lambda: line.append(_entry("b")))
     assert await _wakes(line, line.notify)  # a slot of a kind was given back
     assert await _wakes(line, lambda: line.append(_entry("a")))  # no longer refused
+
+
+# --- one run of one kind ---------------------------------------------------------------------
+
+
+async def test_a_job_naming_an_artifact_it_never_wrote_fails(tmp_path: Path) -> None:
+    async with running(make_settings(tmp_path), kinds()) as (manager, _):
+        job = await manager.submit("count", {"n": 1, "phantom": True})
+        done = await finished(manager, job.id)
+    assert done.status is JobState.FAILED
+    assert done.error is not None
+    assert done.error.message == f"the job's artifact {job.id}.txt was never written"
+    assert done.artifact is None
