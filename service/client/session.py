@@ -30,9 +30,9 @@ import msgspec
 
 from service.client.errors import error_from
 from service.client.events import read_events
-from service.crypto.streams import opened_target
 from service.errors import FanoutError, TimedOut
 from service.jobs.model import Job, JobState
+from service.system.files import atomic_writer
 
 __all__ = ["Client", "JobPage"]
 
@@ -156,8 +156,7 @@ class Client:
         renamed into place once complete, removed on any error or cancellation); the byte
         count. InvalidInput ``cannot write ...`` for a path that cannot be a file."""
         written = 0
-        async with opened_target(path) as write:
-            assert write is not None  # a path always has a writer
+        async with atomic_writer(path, sync=False) as write:
             async for chunk in self.result_chunks(job_id):
                 await write(chunk)
                 written += len(chunk)

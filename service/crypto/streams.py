@@ -7,7 +7,6 @@ succeeds, so a failed, timed-out or cancelled job never leaves a partial file be
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,11 +14,11 @@ from pathlib import Path
 from typing import TypeAlias
 
 import anyio
-from anyio import CancelScope
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
 from adapters.openssl import InputFile
 from service.errors import FanoutError, InvalidInput
+from service.system.files import atomic_writer
 
 __all__ = ["Source", "Target", "opened_source", "opened_target"]
 
@@ -97,46 +96,9 @@ async def opened_target(target: Target | None) -> AsyncIterator[Write | None]:
     if target is None:
         yield None
     elif isinstance(target, str | os.PathLike):
-        async with _atomic_file(Path(target)) as write:
+        async with atomic_writer(target, sync=False) as write:
             yield write
     elif isinstance(target, ByteSendStream):
         yield target.send
     else:
         yield target
-
-
-@asynccontextmanager
-async def _atomic_file(path: Path) -> AsyncIterator[Write]:
-    apath = anyio.Path(path)
-    if await apath.is_dir():
-        raise InvalidInput(f"cannot write {str(path)!r}: it is a directory: name a file")
-    parent = path.parent
-    if not await apath.parent.is_dir():
-        raise InvalidInput(
-            f"cannot write {str(path)!r}: its directory {str(parent)!r} does not exist"
-        )
-    partial = parent / f".{path.name}.{secrets.token_hex(4)}.part"
-    try:
-        file = await anyio.open_file(partial, "xb")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-    done = False
-
-    async def write(piece: bytes) -> None:
-        try:
-            await file.write(piece)
-        except OSError as exc:
-            raise FanoutError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-
-    try:
-        try:
-            async with file:
-                yield write
-            await anyio.to_thread.run_sync(os.replace, partial, path)
-        except OSError as exc:  # closing (the last flush) or renaming
-            raise FanoutError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-        done = True
-    finally:
-        if not done:
-            with CancelScope(shield=True):
-                await anyio.to_thread.run_sync(partial.unlink, True)

@@ -8,7 +8,7 @@ Kind, JobContext, Outcome   what a kind of job implements and gets (service.jobs
 
 from __future__ import annotations
 
-from service.jobs.artifacts import Artifacts, is_job_id, write_atomic, write_bytes
+from service.jobs.artifacts import Artifacts, is_job_id, write_artifact
 from service.jobs.context import RunContext
 from service.jobs.events import Subscription
 from service.jobs.kind import JobContext, Kind, Outcome
@@ -37,6 +37,5 @@ __all__ = [
     "is_job_id",
     "new_job_id",
     "now",
-    "write_atomic",
-    "write_bytes",
+    "write_artifact",
 ]

@@ -1,7 +1,7 @@
 """The artifacts directory: one flat folder of ``<job id><suffix>`` files, written atomically.
 
 A job writes its artifact under a temporary ``….part`` name beside the final one and renames it
-when complete (``write_atomic``, ``write_bytes``), so a crash mid-write leaves a ``.part`` file,
+when complete (``write_artifact``), so a crash mid-write leaves a ``.part`` file,
 never a half artifact that could be served; ``sweep_partials`` removes those on start.
 
 Names are built here and nowhere else: a job id is lowercase hex and a suffix is a short
@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
-from typing import Final, ParamSpec, TypeVar, final
+from typing import Final, final
 
 import anyio
 
 from service.errors import FanoutError
 from service.jobs.model import Job
+from service.system.files import PARTIAL, atomic_writer, write_atomic
 
-__all__ = ["PARTIAL", "Artifacts", "is_job_id", "sync_artifact", "write_atomic", "write_bytes"]
+__all__ = ["PARTIAL", "Artifacts", "is_job_id", "sync_artifact", "write_artifact"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-PARTIAL: Final = ".part"
 _JOB_ID: Final = re.compile(r"[0-9a-f]{26}")
 _SUFFIX: Final = re.compile(r"(\.[a-z0-9]{1,10}){1,2}")
 
@@ -106,37 +102,20 @@ class Artifacts:
         return removed
 
 
-async def write_atomic(path: Path, chunks: AsyncIterable[bytes]) -> int:
-    """Write ``chunks`` to ``path`` through a ``.part`` file renamed at the end; the byte count.
+async def write_artifact(path: Path, content: bytes | AsyncIterable[bytes]) -> int:
+    """Write ``content`` (bytes, or chunks as they come) as the artifact ``path``; the byte count.
 
-    On any error or cancellation the partial file is deleted and ``path`` is left untouched.
-    Raises FanoutError naming the file when the disk refuses the write; an error of ``chunks``
-    itself passes through as it is.
+    Atomic and synced, by ``service.system.files``'s one contract: on any error or cancellation
+    the partial file is removed and ``path`` is left untouched.
     """
-    partial = _partial(path)
+    if isinstance(content, bytes):
+        return await anyio.to_thread.run_sync(write_atomic, path, content)
     written = 0
-    try:
-        stream = await _disk(path, anyio.open_file, partial, "xb")
-        async with stream:
-            async for chunk in chunks:
-                await _disk(path, stream.write, chunk)
-                written += len(chunk)
-            await _disk(path, stream.flush)
-            await _disk(path, anyio.to_thread.run_sync, os.fsync, stream.wrapped.fileno())
-        await _disk(path, anyio.to_thread.run_sync, lambda: os.replace(partial, path))
-    except BaseException:
-        await _discard(partial)
-        raise
+    async with atomic_writer(path) as write:
+        async for chunk in content:
+            await write(chunk)
+            written += len(chunk)
     return written
-
-
-async def write_bytes(path: Path, data: bytes) -> int:
-    """Write ``data`` to ``path`` atomically, as ``write_atomic`` does; the byte count."""
-
-    async def once() -> AsyncIterable[bytes]:
-        yield data
-
-    return await write_atomic(path, once())
 
 
 def sync_artifact(path: Path) -> None:
@@ -180,22 +159,3 @@ def _synced_file(path: Path) -> bool:
     finally:
         os.close(directory)
     return True
-
-
-async def _disk(
-    path: Path, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    try:
-        return await call(*args, **kwargs)
-    except OSError as exc:
-        raise FanoutError(f"cannot write the artifact {path}: {exc.strerror or exc}") from exc
-
-
-def _partial(path: Path) -> Path:
-    # A random part keeps two writers of one path (a retried job) from sharing a partial file.
-    return path.with_name(f"{path.name}.{secrets.token_hex(4)}{PARTIAL}")
-
-
-async def _discard(partial: Path) -> None:
-    with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(lambda: partial.unlink(missing_ok=True))

@@ -13,22 +13,21 @@ errors. PNG and GIF images are rendered elsewhere, not here.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import re
-import secrets
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import BinaryIO, Final, Literal, Protocol, TypeAlias
 
-from service.errors import FanoutError, InvalidInput, LimitExceeded, NotAvailable, PatternError
+from service.errors import InvalidInput, LimitExceeded, NotAvailable, PatternError
 from service.life._rle_meta import is_header
 from service.life._text import DEFAULT_MAX_CELLS, split_lines
 from service.life.lif import read_lif
 from service.life.pattern import Pattern
 from service.life.plaintext import read_plaintext, write_plaintext
 from service.life.rle import read_rle, write_rle
+from service.system.files import write_atomic
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -167,7 +166,7 @@ def write_pattern(pattern: Pattern, path: str | os.PathLike[str]) -> None:
             f"cannot write a pattern to {os.fspath(path)!r}: the extension {target.suffix!r} "
             f"is not a pattern format; use {allowed}"
         )
-    _replace_atomically(target, format_pattern(pattern, fmt))
+    write_atomic(target, format_pattern(pattern, fmt).encode())
 
 
 def bundled_patterns() -> tuple[str, ...]:
@@ -202,27 +201,6 @@ def _decode(data: bytes, source: str) -> str:
             line=len(before),
             column=len(before[-1]),
         ) from exc
-
-
-def _replace_atomically(path: Path, text: str) -> None:
-    # The temporary file sits beside the target so that os.replace is a rename within one
-    # file system; os.open with 0o666 lets the umask set its permissions, as open() would.
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        try:
-            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with open(descriptor, "w", encoding="utf-8", newline="\n") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        raise InvalidInput(f"cannot write {os.fspath(path)!r}: {exc.strerror or exc}") from exc
-    except OSError as exc:
-        raise FanoutError(f"cannot write {os.fspath(path)!r}: {exc.strerror or exc}") from exc
 
 
 def _is_pattern(name: str) -> bool:

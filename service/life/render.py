@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, TypeAlias, final
@@ -30,6 +28,7 @@ from PIL import Image
 
 from service.errors import FanoutError, InvalidInput, LimitExceeded
 from service.life.pattern import Cells
+from service.system.files import atomic_file
 
 __all__ = ["MAX_GIF_BYTES", "MAX_GIF_FRAMES", "GifFrames", "png_bytes", "render_gif", "render_png"]
 
@@ -65,7 +64,8 @@ def render_png(
     _check(cell_size, max_side)
     image = _images([_ink(cells, max_side)], cell_size, max_side)[0]
     target = Path(path)
-    _write_atomic(target, lambda stream: _save(image, stream, str(target), format="PNG"))
+    with atomic_file(target) as stream:
+        _save(image, stream, str(target), format="PNG")
 
 
 def png_bytes(cells: Cells, *, cell_size: int = 4, max_side: int = 4096) -> bytes:
@@ -135,7 +135,8 @@ class GifFrames:
         options: dict[str, Any] = {"save_all": True, "append_images": images[1:], "loop": 0}
         options.update(format="GIF", duration=duration_ms)
         target = Path(path)
-        _write_atomic(target, lambda stream: _save(images[0], stream, str(target), **options))
+        with atomic_file(target) as stream:
+            _save(images[0], stream, str(target), **options)
 
 
 def render_gif(
@@ -254,25 +255,3 @@ def _save(image: Image.Image, stream: IO[bytes], name: str, **params: Any) -> No
         image.save(stream, **params)
     except (OSError, ValueError) as exc:
         raise FanoutError(f"cannot write {name}: Pillow failed: {exc}") from exc
-
-
-def _write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
-    try:
-        handle, temp = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as exc:
-        raise FanoutError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the picture from other readers
-        os.replace(temp, target)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise FanoutError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        raise

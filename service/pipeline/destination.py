@@ -9,10 +9,9 @@ destination directory, nowhere else.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import secrets
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Final, final
 from urllib.parse import quote, unquote, urlsplit
@@ -20,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 import anyio
 
 from service.errors import InvalidInput
+from service.system.files import write_atomic
 
 __all__ = ["Destination", "safe_name"]
 
@@ -66,16 +66,5 @@ class Destination:
     async def write(self, name: str, data: bytes) -> str:
         """Write ``data`` as ``name`` in the directory, atomically; the final path."""
         target = Path(self.target(name))
-        await anyio.to_thread.run_sync(_write_atomically, target, data)
+        await anyio.to_thread.run_sync(partial(write_atomic, target, data, sync=False))
         return str(target)
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-    try:
-        with partial.open("xb") as file:
-            file.write(data)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise

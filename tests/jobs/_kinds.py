@@ -11,7 +11,7 @@ import msgspec
 
 from service.config import Settings
 from service.errors import LimitExceeded, WorkerError
-from service.jobs.artifacts import write_atomic, write_bytes
+from service.jobs.artifacts import write_artifact
 from service.jobs.kind import JobContext, Kind, Outcome
 
 __all__ = ["PASSWORD", "CountKind", "CountParams", "GateKind", "SecretKind", "UploadKind", "kinds"]
@@ -79,7 +79,7 @@ class CountKind:
             return Outcome({"counted": params.n})
         path = context.artifact_path(".txt")
         if not params.phantom:
-            await write_bytes(path, f"{params.n}\n".encode())
+            await write_artifact(path, f"{params.n}\n".encode())
         return Outcome({"counted": params.n}, path, "text/plain")
 
     async def _count(self, params: CountParams, context: JobContext) -> None:
@@ -213,7 +213,7 @@ class UploadKind:
         if context.payload is None:
             raise WorkerError("an upload job needs a payload")
         path = context.artifact_path(".bin")
-        size = await write_atomic(path, context.payload)
+        size = await write_artifact(path, context.payload)
         return Outcome({"bytes": size}, path, "application/octet-stream")
 
 

@@ -11,7 +11,7 @@ import anyio.lowlevel
 import pytest
 
 from service.errors import FanoutError
-from service.jobs.artifacts import Artifacts, is_job_id, sync_artifact, write_atomic, write_bytes
+from service.jobs.artifacts import Artifacts, is_job_id, sync_artifact, write_artifact
 from service.jobs.model import Job, JobState, new_job_id
 from tests.jobs._harness import names
 
@@ -44,7 +44,7 @@ def test_names_are_built_from_a_job_id_and_a_plain_suffix(tmp_path: Path) -> Non
 
 async def test_an_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     path = tmp_path / f"{new_job_id()}.bin"
-    assert await write_bytes(path, b"whole") == 5
+    assert await write_artifact(path, b"whole") == 5
     assert await anyio.Path(path).read_bytes() == b"whole"
 
     async def broken() -> AsyncIterator[bytes]:
@@ -53,7 +53,7 @@ async def test_an_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> No
 
     target = tmp_path / f"{new_job_id()}.bin"
     with pytest.raises(OSError, match="No space left"):
-        await write_atomic(target, broken())
+        await write_artifact(target, broken())
     assert await names(tmp_path) == [path.name]
 
     async def endless() -> AsyncIterator[bytes]:
@@ -62,14 +62,16 @@ async def test_an_atomic_write_appears_whole_or_not_at_all(tmp_path: Path) -> No
             await anyio.lowlevel.checkpoint()
 
     with anyio.move_on_after(0.05):
-        await write_atomic(target, endless())
+        await write_artifact(target, endless())
     assert await names(tmp_path) == [path.name]
 
 
 async def test_a_refused_write_names_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir" / f"{new_job_id()}.bin"
-    with pytest.raises(Exception, match=f"cannot write the artifact {missing}: No such file"):
-        await write_bytes(missing, b"x")
+    with pytest.raises(
+        Exception, match=f"cannot write {str(missing)!r}: its directory .* does not exist"
+    ):
+        await write_artifact(missing, b"x")
 
 
 async def test_partials_are_swept_and_a_job_takes_only_its_own_files(tmp_path: Path) -> None:

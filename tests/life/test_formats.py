@@ -194,7 +194,7 @@ def test_write_pattern_refuses_other_extensions(tmp_path: Path, name: str) -> No
 
 
 def test_write_pattern_into_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match=r"cannot write .*: No such file or directory"):
+    with pytest.raises(InvalidInput, match=r"cannot write .*: its directory .* does not exist"):
         write_pattern(glider(), tmp_path / "missing" / "out.rle")
 
 

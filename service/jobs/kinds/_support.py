@@ -3,19 +3,15 @@ errors pinned on the parameter that caused them, and artifacts written atomicall
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 from typing import TypeVar
 
 import msgspec
-from anyio import to_thread
 
-from service.errors import BadParam, FanoutError, InvalidInput, PayloadTooLarge
+from service.errors import BadParam, InvalidInput, PayloadTooLarge
 
-__all__ = ["blame", "expect", "write_atomic"]
+__all__ = ["blame", "expect"]
 
 _P = TypeVar("_P", bound=msgspec.Struct)
 
@@ -37,26 +33,3 @@ def blame(field: str) -> Iterator[None]:
         raise
     except InvalidInput as exc:
         raise BadParam(f"{field}: {exc}", field=field) from exc
-
-
-async def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` at ``path`` through a temporary name beside it, then rename."""
-    await to_thread.run_sync(_write_atomic, path, data)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        try:
-            with partial.open("xb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
-        finally:
-            with suppress(OSError):
-                partial.unlink(missing_ok=True)
-    except OSError as exc:
-        raise FanoutError(
-            f"cannot write the artifact {str(path)!r}: {exc.strerror or exc}"
-        ) from exc

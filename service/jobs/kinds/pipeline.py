@@ -25,9 +25,10 @@ import msgspec
 from adapters.imaging import FORMATS, MODES, Box
 from service.config import PipelineSettings, Settings
 from service.errors import BadParam, ConfigError
+from service.jobs.artifacts import write_artifact
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._sources import allowed_prefixes, check_source, host_of
-from service.jobs.kinds._support import expect, write_atomic
+from service.jobs.kinds._support import expect
 from service.pipeline import Manifest, Progress, StageCounts
 from service.pipeline.destination import Destination
 from service.pipeline.images import ImageJob, item_summary, run_images
@@ -120,7 +121,7 @@ class PipelineKind:
         counts = _counts(job.destination, manifest, time.perf_counter() - started)
         document = {**counts, "peak_in_flight": manifest.peak_in_flight, "bound": manifest.bound}
         path = context.artifact_path(".json")
-        await write_atomic(path, msgspec.json.encode({**document, "items": items}))
+        await write_artifact(path, msgspec.json.encode({**document, "items": items}))
         failure = None
         if manifest.failed:
             failure = (
