@@ -15,6 +15,7 @@ from service.api.bodies import json_response, query_value, read_json
 from service.api.logs import note_job
 from service.api.models import JobList, SubmitRequest
 from service.api.state import KINDS, MANAGER
+from service.crypto import BadPassword, Password
 from service.errors import BadParam
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState
@@ -80,8 +81,9 @@ def job_location(job: Job) -> str:
     return f"/v1/jobs/{job.id}"
 
 
-def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> str | None:
-    """The job's secret, taken out of ``params`` (or from the header); BadParam if misplaced."""
+def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> Password | None:
+    """The job's secret, taken out of ``params`` (or from the header) and made a ``Password``
+    at once; BadParam if misplaced, or one openssl cannot take."""
     names = kind.secret_fields
     given = {name: params.pop(name) for name in names if name in params}
     if header is not None:
@@ -94,11 +96,11 @@ def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> str |
             )
         if not header:
             raise BadParam(f"the {PASSWORD_HEADER} header is empty", field=PASSWORD_HEADER)
-        return header
+        return _password(header, PASSWORD_HEADER)
     for name, value in given.items():
         if not isinstance(value, str) or not value:
             raise BadParam(f"params.{name} must be a non-empty string", field=f"params.{name}")
-        return value
+        return _password(value, f"params.{name}")
     if names:
         raise BadParam(
             f"the {kind.name} job needs a password: give params.{names[0]} or the "
@@ -106,6 +108,13 @@ def take_secret(kind: Kind, params: dict[str, Any], header: str | None) -> str |
             field=f"params.{names[0]}",
         )
     return None
+
+
+def _password(text: str, field: str) -> Password:
+    try:
+        return Password(text)
+    except BadPassword as exc:
+        raise BadParam(f"{field}: {exc}", field=field) from exc
 
 
 def _status(text: str) -> JobState:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from service.api.metrics import Metrics
 from service.config import Settings
+from service.crypto import Password
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState
 from service.jobs.stats import JobStats
@@ -34,7 +35,7 @@ class JobService(Protocol):
         kind: str,
         params: Mapping[str, Any],
         *,
-        secret: str | None = None,
+        secret: Password | str | None = None,
         payload: AsyncIterable[bytes] | None = None,
     ) -> Job: ...
 

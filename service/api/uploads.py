@@ -20,7 +20,7 @@ import msgspec
 from aiohttp import web
 
 from service.api.bodies import json_response, query_value, require_content_type
-from service.api.jobs import PASSWORD_HEADER, job_location
+from service.api.jobs import PASSWORD_HEADER, job_location, take_secret
 from service.api.logs import note_job
 from service.api.problems import error_response, status_named
 from service.api.state import KINDS, MANAGER, SETTINGS
@@ -41,12 +41,12 @@ def upload_handler(kind: str) -> Callable[[web.Request], Awaitable[web.Response]
         limit = request.app[SETTINGS].crypto.max_payload_bytes
         _check_length(request, limit)
         require_content_type(request, "application/octet-stream")
-        password = request.headers.get(PASSWORD_HEADER)
-        if not password:
+        if not request.headers.get(PASSWORD_HEADER):
             raise BadParam(
                 f"the {kind} upload needs the {PASSWORD_HEADER} header", field=PASSWORD_HEADER
             )
         params = query_params(request, request.app[KINDS][kind])
+        password = take_secret(request.app[KINDS][kind], {}, request.headers[PASSWORD_HEADER])
         chunk = request.app[SETTINGS].crypto.chunk_bytes
         job = await request.app[MANAGER].submit(
             kind, params, secret=password, payload=_body(request, limit, chunk)

@@ -17,28 +17,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, BinaryIO, Final, Literal, TextIO, TypeVar, final
+from typing import Any, BinaryIO, Final, Literal, TypeVar, final
 
 import anyio
 import click
 from anyio import to_thread
 
-from adapters.openssl import MAX_PASSWORD_BYTES
 from service.cli.app import settings_of
 from service.cli.interrupt import until_interrupted
+from service.cli.password import find_password, is_terminal
 from service.config import RUNNERS, CryptoSettings
-from service.crypto import CryptoResult, Source, Target
+from service.crypto import CryptoResult, Password, Source, Target
 from service.crypto import decrypt as decrypt_stream
 from service.crypto import encrypt as encrypt_stream
 from service.errors import FanoutError, InvalidInput
-from service.system.environment import PASSWORD_VARIABLE as _PASSWORD_VARIABLE
-from service.system.environment import secret
 
 __all__ = ["CryptoRequest", "crypto_options", "decrypt", "encrypt", "run_crypto"]
 
-# A first line read whole up to here, so a password past openssl's limit is refused with its
-# own length (a file is not a place for a password of megabytes: past this, "more than").
-_LINE_LIMIT: Final = 1 << 16
 
 _SHIPPED: Final = CryptoSettings()
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -112,11 +107,14 @@ def run_crypto(request: CryptoRequest, settings: CryptoSettings) -> None:
     if request.runner is not None:
         settings = dataclasses.replace(settings, runner=request.runner)
     _check_ends(request)
-    can_prompt = request.source != "-" and _is_terminal(sys.stdin)
-    password = _find_password(
+    can_prompt = request.source != "-" and is_terminal(sys.stdin)
+    password = find_password(
         request.password_file, confirm=request.encrypting, can_prompt=can_prompt
     )
-    result = anyio.run(until_interrupted, partial(_run, request, settings, password))
+    try:
+        result = anyio.run(until_interrupted, partial(_run, request, settings, password))
+    finally:
+        password.wipe()
     if result is None:
         raise KeyboardInterrupt
     _report(result, request)
@@ -124,7 +122,7 @@ def run_crypto(request: CryptoRequest, settings: CryptoSettings) -> None:
 
 def _check_ends(request: CryptoRequest) -> None:
     """What can be refused before asking for a password."""
-    if request.encrypting and request.target == "-" and _is_terminal(sys.stdout):
+    if request.encrypting and request.target == "-" and is_terminal(sys.stdout):
         raise InvalidInput(
             "refusing to write ciphertext to a terminal: use -o FILE or redirect stdout"
         )
@@ -132,52 +130,9 @@ def _check_ends(request: CryptoRequest) -> None:
         raise InvalidInput(f"input file {request.source!r} does not exist")
 
 
-def _is_terminal(stream: TextIO | None) -> bool:
-    return stream is not None and stream.isatty()  # None: started with the stream closed
-
-
-def _find_password(path: str | None, *, confirm: bool, can_prompt: bool) -> bytes:
-    """The first line of ``path``, else ``$FANOUT_PASSWORD``, else what is typed at a prompt."""
-    if path is not None:
-        return _read_password_file(path)
-    if (value := secret(_PASSWORD_VARIABLE)) is not None:
-        if not value:
-            raise InvalidInput(f"{_PASSWORD_VARIABLE} is set but empty")
-        return os.fsencode(value)
-    if not can_prompt:
-        raise InvalidInput(f"no password: use --password-file F or set {_PASSWORD_VARIABLE}")
-    return _prompt(confirm=confirm)
-
-
-def _read_password_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            line = file.readline(_LINE_LIMIT)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read password file {path!r}: {exc.strerror or exc}") from exc
-    if len(line) == _LINE_LIMIT and not line.endswith(b"\n"):
-        raise InvalidInput(
-            f"password file {path!r}: its first line is more than {_LINE_LIMIT:,} bytes; a "
-            f"password is at most {MAX_PASSWORD_BYTES:,}"
-        )
-    password = line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")
-    if not password:
-        raise InvalidInput(f"password file {path!r} is empty: put the password on its first line")
-    return password
-
-
-def _prompt(*, confirm: bool) -> bytes:
-    try:
-        typed: str = click.prompt(
-            "Password", hide_input=True, confirmation_prompt=confirm, err=True
-        )
-    except UnicodeDecodeError:
-        # The codec's message quotes the offending byte: a byte of the password.
-        raise InvalidInput("the password typed is not text in the terminal's encoding") from None
-    return os.fsencode(typed)
-
-
-async def _run(request: CryptoRequest, settings: CryptoSettings, password: bytes) -> CryptoResult:
+async def _run(
+    request: CryptoRequest, settings: CryptoSettings, password: Password
+) -> CryptoResult:
     source: Source = request.source
     if source == "-":
         source = _stdin_chunks(settings.chunk_bytes)

@@ -23,10 +23,9 @@ import anyio
 import click
 
 from adapters.imaging import FORMATS, MODES, Box
-from adapters.openssl import BadPassword, Password
 from service.cli.app import settings_of
-from service.cli.crypto import _find_password, _is_terminal
 from service.cli.interrupt import until_interrupted
+from service.cli.password import find_password, is_terminal
 from service.config import PipelineSettings, Settings
 from service.crypto import openssl_for
 from service.errors import InvalidInput, LimitExceeded
@@ -209,13 +208,17 @@ def run_image_pipeline(request: PipelineRequest, settings: Settings) -> int:
     destination = Destination.parse(request.dest)
     sources = read_sources(request.sources)
     if request.encrypt:
-        can_prompt = request.sources != "-" and _is_terminal(sys.stdin)
-        secret = _find_password(request.password_file, confirm=True, can_prompt=can_prompt)
-        job = dataclasses.replace(job, password=_password(secret))
+        can_prompt = request.sources != "-" and is_terminal(sys.stdin)
+        password = find_password(request.password_file, confirm=True, can_prompt=can_prompt)
+        job = dataclasses.replace(job, password=password)
     deliver = partial(_deliver, sources, destination, job, limits, settings, request.engine)
     started = time.perf_counter()
-    with _board(len(sources), enabled=_is_terminal(sys.stderr)) as progress:
-        manifest = anyio.run(until_interrupted, partial(deliver, progress))
+    try:
+        with _board(len(sources), enabled=is_terminal(sys.stderr)) as progress:
+            manifest = anyio.run(until_interrupted, partial(deliver, progress))
+    finally:
+        if job.password is not None:
+            job.password.wipe()
     if manifest is None:
         raise KeyboardInterrupt
     _report(manifest, request, time.perf_counter() - started)
@@ -246,13 +249,6 @@ def _job(request: PipelineRequest, limits: PipelineSettings) -> tuple[PipelineSe
         workers=workers,
     )
     return limits, job
-
-
-def _password(secret: bytes) -> Password:
-    try:
-        return Password(secret)
-    except BadPassword as exc:
-        raise InvalidInput(str(exc)) from exc
 
 
 async def _deliver(

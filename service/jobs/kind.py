@@ -5,22 +5,47 @@ in ``/openapi.json``), names the fields that are secrets (kept in memory only, n
 logged) and those that carry its input data (used for the run, never stored either), checks
 the parameters against the settings, and runs a job with a :class:`JobContext` the manager
 gives it: progress, the place for its artifact, its secret and, for uploads, the request body
-as it streams in."""
+as it streams in.
+
+A request is read once: ``check`` judges the parameters, ``admit`` turns them into the kind's
+typed request (a Life job's pattern parsed, its universe named) and the run gets that same
+object back as ``context.request``. Only a job revived from the store after a restart, whose
+request lived in the old process's memory, has none and is admitted again by its kind.
+
+A kind sees service types only: its secret is a ``Password``, the worker processes are
+``Workers`` (a function run in another process), never an adapter's pool."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, final
+from typing import Any, ClassVar, Protocol, TypeVar, final
 
 import msgspec
 
-from adapters.processes import AsyncProcessPool
 from service.config import Settings
+from service.crypto import Password
 from service.jobs.model import Job
 
-__all__ = ["JobContext", "Kind", "Outcome"]
+__all__ = ["JobContext", "Kind", "Outcome", "WorkerFailed", "Workers"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class WorkerFailed(Exception):
+    """Raised by ``Workers.run`` when the worker process died, or the function's exception
+    could not travel back as itself; the message says which."""
+
+
+class Workers(Protocol):
+    """The manager's worker processes, as a kind sees them."""
+
+    async def run(self, function: Callable[[T], R], argument: T, /) -> R:
+        """``function(argument)`` in a worker process (both picklable; the function at a
+        module's top level); its result, or its exception, or WorkerFailed."""
+        ...
 
 
 class JobContext(Protocol):
@@ -33,8 +58,14 @@ class JobContext(Protocol):
     def settings(self) -> Settings: ...
 
     @property
-    def secret(self) -> str | None:
-        """The job's password, if its kind has one; never stored."""
+    def secret(self) -> Password | None:
+        """The job's password, if its kind has one; never stored, wiped when the job ends."""
+        ...
+
+    @property
+    def request(self) -> object | None:
+        """What ``Kind.admit`` made of the parameters in this process, or None (a job revived
+        after a restart)."""
         ...
 
     @property
@@ -43,7 +74,7 @@ class JobContext(Protocol):
         ...
 
     @property
-    def processes(self) -> AsyncProcessPool | None:
+    def processes(self) -> Workers | None:
         """The manager's worker processes for CPU work (``[jobs] worker_processes``), or None
         when there are none: then such work runs on threads."""
         ...
@@ -92,9 +123,10 @@ class Kind(Protocol):
         """Refuse parameters past the settings' limits (InvalidInput / LimitExceeded)."""
         ...
 
-    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
-        """Refuse, before the job is accepted, what only some work can find (a pattern that
-        does not parse or fit its grid); work past a few microseconds goes to a thread."""
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> object | None:
+        """The kind's typed request, made once, before the job is accepted: it refuses what
+        only some work can find (a pattern that does not parse or fit its grid); work past a
+        few microseconds goes to a thread. None when the parameters are the request."""
         ...
 
     def timeout_s(self, settings: Settings) -> float | None:

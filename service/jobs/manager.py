@@ -25,6 +25,7 @@ store, to run when the next manager starts (``drain`` first to end them instead)
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -37,9 +38,10 @@ from anyio.abc import TaskGroup
 
 from adapters.processes import AsyncProcessPool
 from service.config import Settings
+from service.crypto import Password
 from service.errors import BadParam, Busy, Conflict, Draining, NotFound
 from service.jobs.artifacts import Artifacts, is_job_id
-from service.jobs.context import bounded
+from service.jobs.context import ProcessWorkers, bounded
 from service.jobs.kind import Kind
 from service.jobs.model import Job, JobState, new_job_id, now
 from service.jobs.recovery import recover
@@ -102,11 +104,12 @@ class JobManager:
         live = self._live
         await live.artifacts.sweep_partials()
         if self._settings.jobs.worker_processes:
-            live.processes = AsyncProcessPool(
+            pool = AsyncProcessPool(
                 self._settings.jobs.worker_processes,
                 preload=WORKER_PRELOAD,
                 nice=self._settings.jobs.worker_nice,
             )
+            live.processes = ProcessWorkers(pool)
         revived = await recover(live.store, self._kinds, live.artifacts, self._settings)
         for job in revived:
             live.enqueue(Entry(job.job, job.kind, job.params))
@@ -154,7 +157,7 @@ class JobManager:
         kind: str,
         params: Mapping[str, Any],
         *,
-        secret: str | None = None,
+        secret: Password | str | None = None,
         payload: AsyncIterable[bytes] | None = None,
     ) -> Job:
         """Check and queue a job; the job as queued, or with a ``payload`` the finished job
@@ -167,7 +170,8 @@ class JobManager:
         submission = check_submission(
             self._kinds, kind, params, secret=secret, settings=self._settings
         )
-        await submission.kind.admit(submission.params, self._settings)
+        request = await submission.kind.admit(submission.params, self._settings)
+        submission = dataclasses.replace(submission, request=request)
         if payload is not None:
             return await self._run_with_payload(submission, payload)
         live = self._live
@@ -313,7 +317,14 @@ class JobManager:
             created_at=now(),
             needs_secret=submission.held_back,
         )
-        return Entry(job, kind, submission.params, secret=submission.secret, payload=payload)
+        return Entry(
+            job,
+            kind,
+            submission.params,
+            secret=submission.secret,
+            request=submission.request,
+            payload=payload,
+        )
 
     async def _run_with_payload(self, submission: Submission, payload: AsyncIterable[bytes]) -> Job:
         async with self._slots.held(submission.kind.name):

@@ -78,11 +78,11 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from adapters.processes import AsyncProcessPool
 from service.config import Settings
+from service.crypto import Password
 from service.errors import Draining, FanoutError, TimedOut
 from service.jobs.artifacts import Artifacts, sync_artifact
-from service.jobs.context import RunContext
+from service.jobs.context import ProcessWorkers, RunContext
 from service.jobs.events import Channel, Subscription
 from service.jobs.kind import Kind, Outcome
 from service.jobs.model import Job, JobState
@@ -131,6 +131,7 @@ class Entry:
         "kind",
         "params",
         "payload",
+        "request",
         "secret",
         "stop_reason",
         "stored_at",
@@ -142,13 +143,15 @@ class Entry:
         kind: Kind,
         params: msgspec.Struct,
         *,
-        secret: str | None = None,
+        secret: Password | None = None,
+        request: object | None = None,
         payload: AsyncIterable[bytes] | None = None,
     ) -> None:
         self.job = job
         self.kind = kind
         self.params = params
         self.secret = secret
+        self.request = request
         self.payload = payload
         self.context: RunContext | None = None
         self.dispatched = False
@@ -519,7 +522,7 @@ class LiveJobs:
         # Set when the manager stops: a job that has not started by then stays queued.
         self.closing = False
         # The manager's worker processes for kinds' CPU work, while it runs (None: none).
-        self.processes: AsyncProcessPool | None = None
+        self.processes: ProcessWorkers | None = None
 
     def __repr__(self) -> str:
         return f"<LiveJobs active={len(self.active)} queued={len(self.queue)}>"
@@ -542,11 +545,15 @@ class LiveJobs:
                     self.settings,
                     self.artifacts,
                     secret=entry.secret,
+                    request=entry.request,
                     payload=entry.payload,
                     processes=self.processes,
                 )
                 final = await attempt(entry.kind, entry.params, entry.context, self.artifacts)
         finally:
+            entry.request = None
+            if entry.secret is not None:
+                entry.secret.wipe()  # the one copy: nothing can run this job again
             with anyio.CancelScope(shield=True):
                 await self.finish(entry, self._settle(entry, final))
 

@@ -3,8 +3,9 @@
 Parameters are converted to the kind's ``msgspec.Struct`` (strictly: ``"3"`` is not an int);
 a ``ValidationError`` becomes ``BadParam`` whose ``field`` is the parameter's path, e.g.
 ``params.items[0].size``. A kind with ``secret_fields`` needs a secret, given either as the
-``secret`` argument or in one of those fields; the parameters kept with the job never hold it,
-nor its ``payload_fields`` (the job's input data).
+``secret`` argument or in one of those fields; it becomes a ``Password`` here and leaves the
+parameters before they are converted, so neither the kind's struct nor the parameters kept
+with the job ever hold it, nor its ``payload_fields`` (the job's input data).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Final, final
 import msgspec
 
 from service.config import Settings
+from service.crypto import BadPassword, Password
 from service.errors import BadParam
 from service.jobs.kind import Kind
 
@@ -40,8 +42,10 @@ class Submission:
     kind: Kind
     params: msgspec.Struct = field(repr=False)
     stored: dict[str, Any]
-    secret: str | None = field(default=None, repr=False)
+    secret: Password | None = field(default=None, repr=False)
     held_back: bool = False
+    request: object | None = field(default=None, repr=False)
+    """What the kind's ``admit`` made of ``params``, once it has run."""
 
 
 def check_submission(
@@ -49,7 +53,7 @@ def check_submission(
     name: str,
     params: Mapping[str, Any],
     *,
-    secret: str | None,
+    secret: Password | str | None,
     settings: Settings,
 ) -> Submission:
     """Check a submission; BadParam (or the kind's own InvalidInput) names what is wrong."""
@@ -64,7 +68,7 @@ def check_submission(
     parsed = _convert(data, kind)
     kind.check(parsed, settings)
     stored = msgspec.to_builtins(parsed)
-    for name_ in kind.secret_fields:
+    for name_ in kind.secret_fields:  # a field the struct declares (for the schema), always None
         stored.pop(name_, None)
     payloads = [stored.pop(name_, None) for name_ in kind.payload_fields]
     held_back = bool(kind.secret_fields) or any(value is not None for value in payloads)
@@ -76,21 +80,30 @@ def revive_params(kind: Kind, stored: Mapping[str, Any]) -> msgspec.Struct:
     return _convert(dict(stored), kind)
 
 
-def _take_secret(kind: Kind, data: dict[str, Any], secret: str | None) -> str | None:
+def _take_secret(
+    kind: Kind, data: dict[str, Any], secret: Password | str | None
+) -> Password | None:
+    """The job's password, as a ``Password``; every secret field leaves ``data`` here."""
+    given = [data.pop(name) for name in kind.secret_fields if name in data]
     if not kind.secret_fields:
         if secret is not None:
             raise BadParam(f"a {kind.name} job takes no password", field="password")
         return None
-    given = [data[name] for name in kind.secret_fields if data.get(name) is not None]
-    secret = secret if secret is not None else (given[0] if given else None)
+    field_ = f"params.{kind.secret_fields[0]}"
+    if secret is not None and any(value is not None for value in given):
+        raise BadParam(f"give the password as {field_} or apart from it, not both", field=field_)
+    if secret is None:
+        secret = next((value for value in given if value is not None), None)
+    if isinstance(secret, Password):
+        return secret
     if not isinstance(secret, str) or not secret:
         raise BadParam(
             f"the {kind.name} job needs a password (a non-empty string)", field="password"
         )
-    # The kind's struct may declare the secret as a field it reads; give it the same value.
-    fields = kind.params.__struct_fields__
-    data.update({name: secret for name in kind.secret_fields if name in fields})
-    return secret
+    try:
+        return Password(secret)
+    except BadPassword as exc:
+        raise BadParam(f"{field_}: {exc}", field=field_) from exc
 
 
 def _convert(data: dict[str, Any], kind: Kind) -> msgspec.Struct:

@@ -24,6 +24,7 @@ from service.life.universe import (
     Progress,
     Snapshot,
     Stepped,
+    check_placement,
     check_rule,
     place,
     step_universe,
@@ -37,6 +38,7 @@ __all__ = [
     "resolve_topology",
     "run_life",
     "run_life_async",
+    "settle_checked",
     "settle_life",
     "step_plan",
     "step_plan_blocking",
@@ -212,6 +214,33 @@ def settle_life(
 ) -> LifePlan:
     """Check a run against ``limits`` and settle its choices (see :func:`run_life_async`)."""
     rule, topology = check_life(pattern, generations, limits=limits, rule=rule, topology=topology)
+    return settle_checked(
+        pattern,
+        generations,
+        limits=limits,
+        rule=rule,
+        topology=topology,
+        engine=engine,
+        strategy=strategy,
+        workers=workers,
+        chunking=chunking,
+    )
+
+
+def settle_checked(
+    pattern: Pattern,
+    generations: int,
+    *,
+    limits: LifeSettings,
+    rule: Rule,
+    topology: Topology,
+    engine: str = "auto",
+    strategy: str = "auto",
+    workers: int | None = None,
+    chunking: Chunking | None = None,
+) -> LifePlan:
+    """Settle a run :func:`check_life` has passed, with the rule and universe it returned:
+    the pattern placed, the engine and the fan-out chosen. Nothing is checked again."""
     chunking = chunking or Chunking()
     placed = place(pattern, topology)
     cells = placed.width * placed.height
@@ -237,9 +266,9 @@ def check_life(
     rule: Rule | None = None,
     topology: Topology | None = None,
 ) -> tuple[Rule, Topology]:
-    """What :func:`settle_life` refuses, without its choices: the generations and cells past
-    ``limits``, a rule the universe cannot hold, a pattern its bounded grid cannot hold (the
-    last placed as Golly places it, and only for a bounded grid). The rule and universe."""
+    """Every refusal of a run, in one place: the generations and cells past ``limits``, a rule
+    the universe cannot hold, a pattern its bounded grid cannot hold (placed as Golly places
+    it). The rule and universe, for :func:`settle_checked`."""
     if not 0 <= generations <= limits.max_generations:
         raise LimitExceeded(
             f"generations = {generations}: must be 0 to {limits.max_generations} "
@@ -249,6 +278,7 @@ def check_life(
     topology = topology or pattern.topology or Topology("infinite")
     _check_cells(pattern, topology, limits.max_cells)
     check_rule(rule, topology)
+    check_placement(pattern, topology)
     return rule, topology
 
 

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Final, Protocol, cast, final
+from typing import Final, Literal, Protocol, cast, final
 
 import numpy as np
 
@@ -27,6 +27,7 @@ __all__ = [
     "Snapshot",
     "Stepped",
     "Stepper",
+    "check_placement",
     "check_rule",
     "place",
     "step_universe",
@@ -86,17 +87,43 @@ def place(pattern: Pattern, topology: Topology) -> Pattern:
     top-left corner. The pattern goes where its :data:`~service.life.pattern.Anchor` says,
     as Golly's reader puts it. One exception: a grid exactly the size of the pattern's array
     (what ``--topology`` without ``--size`` makes) holds the array whole, wherever the file
-    put it. Live cells that would fall outside the grid are refused, not dropped.
+    put it. Live cells that would fall outside the grid are refused (:func:`check_placement`),
+    not dropped.
     """
     if not topology.bounded:
         return pattern.trimmed()
     width, height = topology.width, topology.height
     left, top = -(width // 2), -(height // 2)
+    where = _where(pattern, topology)
+    if where is None:
+        return Pattern(np.zeros((height, width), dtype=np.uint8), left, top, anchor="given")
+    if where == "whole":
+        return Pattern(pattern.cells, left, top, anchor="given")
+    (x, y, w, h), (column, row) = where
+    grid = np.zeros((height, width), dtype=np.uint8)
+    grid[row : row + h, column : column + w] = pattern.cells[y : y + h, x : x + w]
+    return Pattern(grid, left, top, anchor="given")
+
+
+def check_placement(pattern: Pattern, topology: Topology) -> None:
+    """LimitExceeded when :func:`place` would refuse ``pattern``: the check, without the grid."""
+    if topology.bounded:
+        _where(pattern, topology)
+
+
+_Where = tuple[tuple[int, int, int, int], tuple[int, int]]
+
+
+def _where(pattern: Pattern, topology: Topology) -> _Where | Literal["whole"] | None:
+    """Where the live cells go on a bounded grid: their box in the pattern's array and the
+    grid's column and row of its corner; "whole" for the array as it is; None for no cells."""
+    width, height = topology.width, topology.height
+    left, top = -(width // 2), -(height // 2)
     box = bounding_box(pattern.cells)
     if box is None:
-        return Pattern(np.zeros((height, width), dtype=np.uint8), left, top, anchor="given")
+        return None
     if (pattern.width, pattern.height) == (width, height):
-        return Pattern(pattern.cells, left, top, anchor="given")
+        return "whole"
     x, y, w, h = box
     if w > width or h > height:
         raise LimitExceeded(
@@ -112,9 +139,7 @@ def place(pattern: Pattern, topology: Topology) -> Pattern:
             f"{width}x{height}, which spans x = {left}..{left + width - 1}, "
             f"y = {top}..{top + height - 1}: give a larger --size or move the pattern"
         )
-    grid = np.zeros((height, width), dtype=np.uint8)
-    grid[row : row + h, column : column + w] = pattern.cells[y : y + h, x : x + w]
-    return Pattern(grid, left, top, anchor="given")
+    return (x, y, w, h), (column, row)
 
 
 def _golly_origin(pattern: Pattern, topology: Topology) -> tuple[int, int]:

@@ -305,6 +305,21 @@ def test_a_password_hides_itself_and_refuses_what_openssl_would_misread() -> Non
             Password(bad)
 
 
+def test_a_password_is_wiped_once_done_with() -> None:
+    given = bytearray(SECRET.encode())
+    password = Password(given)
+    given[:] = b"x" * len(given)  # the caller's buffer is the caller's: the password kept a copy
+    assert str(password) == repr(password) == "Password(***)"
+    fd = password.pipe()
+    assert os.read(fd, 4096) == SECRET.encode() + b"\n"
+    os.close(fd)
+    password.wipe()
+    assert password.wiped
+    with pytest.raises(ValueError, match="wiped"):
+        password.pipe()
+    password.wipe()  # twice is harmless
+
+
 def test_the_longest_password_derives_the_key_openssl_derives(binary: OpenSSL) -> None:
     # openssl reads fd:N into a 1024-byte buffer: 1023 bytes and the newline must all count.
     secret = Password("p" * MAX_PASSWORD_BYTES)

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from service.crypto import Password
 from service.errors import Busy
 from service.jobs.artifacts import Artifacts
 from service.jobs.context import RunContext
@@ -27,7 +28,7 @@ async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 def test_the_context_gives_the_job_its_place_and_keeps_progress(tmp_path: Path) -> None:
     job = Job(id=new_job_id(), kind="count", status=JobState.RUNNING, params={}, created_at=now())
-    context = RunContext(job, make_settings(tmp_path), Artifacts(tmp_path), secret="s3")
+    context = RunContext(job, make_settings(tmp_path), Artifacts(tmp_path), secret=Password("s3"))
     assert context.artifact_path(".rle") == tmp_path / f"{job.id}.rle"
     context.progress(3, 10)
     assert context.latest == JobProgress(3, 10)

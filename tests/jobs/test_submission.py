@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from service.config import Settings, load_settings
+from service.crypto import Password
 from service.errors import BadParam
 from service.jobs.kind import JobContext, Kind, Outcome
 from service.jobs.kinds import KINDS
@@ -84,6 +85,31 @@ async def test_a_kind_with_a_secret_needs_one(tmp_path: Path) -> None:
         with pytest.raises(BadParam, match="a count job takes no password") as bad:
             await manager.submit("count", {}, secret=PASSWORD)
         assert bad.value.field == "password"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"password": "a\nb"}, "params.password: the password holds a line break"),
+        ({"password": "p" * 1024}, "params.password: the password is 1024 bytes: at most 1023"),
+    ],
+)
+async def test_a_password_openssl_cannot_take_is_refused_at_submission(
+    tmp_path: Path, params: dict[str, str], message: str
+) -> None:
+    async with running(make_settings(tmp_path), kinds()) as (manager, _):
+        with pytest.raises(BadParam, match=message) as bad:
+            await manager.submit("secret", {"text": "hi", **params})
+        assert bad.value.field == "params.password"
+        assert params["password"] not in str(bad.value)
+
+
+async def test_the_password_is_wiped_when_its_job_ends(tmp_path: Path) -> None:
+    password = Password(PASSWORD)
+    async with running(make_settings(tmp_path), kinds()) as (manager, _):
+        job = await manager.submit("secret", {"text": "hi"}, secret=password)
+        assert (await finished(manager, job.id)).status is JobState.SUCCEEDED
+    assert password.wiped
 
 
 @pytest.mark.parametrize("where", ["argument", "params"])

@@ -522,7 +522,7 @@ CRYPTO_CASES: Final = [
     submit(
         "password-header-not-utf8",
         {"kind": "encrypt", "params": {"data": "aGk="}},
-        field="params.password",
+        field="X-Fanout-Password",
         says=("not UTF-8 text",),
         headers=(JSON, (b"X-Fanout-Password", b"caf\xe9")),
     ),
@@ -628,14 +628,14 @@ UPLOAD_CASES: Final = [
     upload(
         "password-header-not-utf8",
         "",
-        field="params.password",
+        field="X-Fanout-Password",
         says=("not UTF-8 text",),
         headers=(OCTETS, (b"X-Fanout-Password", b"\xff\xfe")),
     ),
     upload(
         "password-header-too-long",
         "",
-        field="params.password",
+        field="X-Fanout-Password",
         says=("at most 1023",),
         headers=(OCTETS, (b"X-Fanout-Password", b"p" * 2000)),
     ),

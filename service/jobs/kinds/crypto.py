@@ -4,8 +4,9 @@ The payload is the request body, streamed as it arrives (:attr:`JobContext.paylo
 for small ones, base64 in ``params.data``; never both. Either way it is counted while it
 streams and refused past ``[crypto] max_payload_bytes`` (PayloadTooLarge, HTTP 413).
 
-The password is a secret field: the manager keeps it out of the stored parameters and hands
-it to :meth:`CryptoKind.run` as :attr:`JobContext.secret`, which is where it is read from.
+The password is a secret field: it becomes a ``Password`` as it arrives (the header or
+``params.password``), is never in the parameters, the store or a view of the job, reaches
+:meth:`CryptoKind.run` as :attr:`JobContext.secret` and is wiped when the job ends.
 
 The artifact is the ciphertext (encrypt) or the plaintext (decrypt), written by the crypto
 library straight to the artifact path (atomically: a failed job leaves no file), served as
@@ -21,7 +22,6 @@ from typing import Annotated, ClassVar, Final, Literal, final
 
 import msgspec
 
-from adapters.openssl import BadPassword, Password
 from service.config import CryptoSettings, Settings
 from service.crypto import ask_openssl, check_algorithm, decrypt, encrypt
 from service.errors import BadParam, InvalidInput, Unsupported
@@ -42,7 +42,17 @@ class CryptoParams(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
         str | None,
         msgspec.Meta(description="a small payload as base64 (else: the body); never stored"),
     ] = None
-    password: Annotated[str, msgspec.Meta(description="secret: never stored", min_length=1)]
+    password: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                description="secret, never stored (or the X-Fanout-Password header); the "
+                "job's parameters never hold it: it becomes a Password as it arrives",
+                min_length=1,
+            ),
+        ]
+        | None
+    ) = None
     cipher: Annotated[str | None, msgspec.Meta(description="default: [crypto] cipher")] = None
     digest: Annotated[str | None, msgspec.Meta(description="default: [crypto] digest")] = None
     iterations: Annotated[
@@ -64,12 +74,11 @@ class CryptoKind:
     decrypting: ClassVar[bool]
 
     def check(self, params: msgspec.Struct, settings: Settings) -> None:
-        """BadParam for a password openssl cannot take, bad base64, out-of-range iterations,
-        an empty cipher or digest, or one the daemon's openssl does not offer (once it has
-        asked it: see :func:`~service.crypto.check_algorithm`); PayloadTooLarge for ``data``
-        past its limits."""
+        """BadParam for bad base64, out-of-range iterations, an empty cipher or digest, or one
+        the daemon's openssl does not offer (once it has asked it: see
+        :func:`~service.crypto.check_algorithm`); PayloadTooLarge for ``data`` past its
+        limits. (A password openssl cannot take was refused as it became a ``Password``.)"""
         job = expect(params, CryptoParams)
-        _password(job.password)
         if job.data is not None:
             decode_data(job.data, max_bytes=settings.crypto.max_payload_bytes)
         low, high = _ITERATIONS
@@ -91,9 +100,10 @@ class CryptoKind:
         _algorithm(settings.crypto, "cipher", job.cipher)
         _algorithm(settings.crypto, "digest", job.digest)
 
-    def timeout_s(self, settings: Settings) -> float:
-        """``[crypto] timeout_s``: openssl's children are stopped past it."""
-        return settings.crypto.timeout_s
+    def timeout_s(self, settings: Settings) -> float | None:
+        """None here: the crypto library enforces ``[crypto] timeout_s`` itself, for the CLI and
+        jobs alike, and stops openssl's children past it (the one place that limit lives)."""
+        return None
 
     def max_running(self, settings: Settings) -> int:
         """``[jobs] max_running_decrypt`` or ``max_running_encrypt``."""
@@ -113,7 +123,7 @@ class CryptoKind:
         result = await operation(
             _source(job, context, settings),
             target,
-            password=_password(context.secret),
+            password=context.secret,
             cipher=job.cipher,
             digest=job.digest,
             iterations=job.iterations,
@@ -153,13 +163,6 @@ def _algorithm(
         check_algorithm(settings, field, name)
     except (InvalidInput, Unsupported) as exc:
         raise BadParam(f"params.{field}: {exc}", field=f"params.{field}") from exc
-
-
-def _password(secret: str) -> Password:
-    try:
-        return Password(secret)
-    except BadPassword as exc:
-        raise BadParam(f"params.password: {exc}", field="params.password") from exc
 
 
 def _source(

@@ -7,17 +7,21 @@ or as a PNG (``image/png``) with ``render = "png"``. Progress counts generations
 :meth:`LifeKind.check` refuses at submission what can be judged without work: both or neither
 of ``pattern`` and ``random``, pattern text past :data:`MAX_PATTERN_BYTES`, generations,
 workers and grid sizes past the ``[life]`` limits, unknown rules, topologies, engines and
-strategies. :meth:`LifeKind.admit` then settles the run as :meth:`LifeKind.run` will, before
-the job is accepted: a pattern that does not parse, a grid it does not fit, a rule its universe
-cannot hold get their 400 with the message ``fanout life`` gives. A short pattern (a glider:
-about 16 us) is checked on the event loop; a longer one, or a large soup, on a worker thread,
-as a megabyte of RLE is too much work for the loop that takes submissions.
+strategies. One request, one plan, from there:
 
-A small serial run (what ``auto`` makes of all small work) is parsed, stepped, written and
-synced in one of the manager's worker processes (``[jobs] worker_processes``), so its work takes
-nothing of the GIL the event loop needs; without them, in one trip to a worker thread. A run
-that fans out comes back to the event loop for its workers, and a long serial one steps on a
-thread, where it reports progress as it goes.
+1. :meth:`LifeKind.admit` reads the parameters once into a :class:`LifeRequest`: the pattern
+   parsed, the rule and universe named, and every refusal of the run made
+   (:func:`~service.life.run.check_life`: a grid the pattern does not fit, a rule its universe
+   cannot hold), so they get their 400 with the message ``fanout life`` gives. A glider takes
+   about 16 us, on the event loop; a long pattern or a large soup goes to a worker thread.
+2. :meth:`LifeKind.run` gets that request back and settles it into a plan
+   (:func:`~service.life.run.settle_checked`: placed, engine and fan-out chosen; nothing is
+   parsed or checked again).
+3. The plan runs: a quick serial one (what ``auto`` makes of all small work) is stepped,
+   written and synced in one of the manager's worker processes (``[jobs] worker_processes``),
+   in one trip, so its work takes nothing of the GIL the event loop needs; without them, or
+   for a long serial run (which reports progress), in one trip to a worker thread. A run that
+   fans out comes back to the event loop for its workers.
 """
 
 from __future__ import annotations
@@ -30,11 +34,10 @@ import msgspec
 import numpy as np
 from anyio import to_thread
 
-from adapters.processes import AsyncProcessPool, TaskFailed, WorkerCrashed
 from service.config import LifeSettings, Settings
 from service.errors import BadParam, WorkerError
 from service.jobs.artifacts import sync_artifact
-from service.jobs.kind import JobContext, Outcome
+from service.jobs.kind import JobContext, Outcome, WorkerFailed
 from service.jobs.kinds._support import blame, expect
 from service.life.engines import ENGINE_NAMES
 from service.life.formats import read_pattern, write_pattern
@@ -46,14 +49,14 @@ from service.life.run import (
     LifeResult,
     check_life,
     resolve_topology,
-    settle_life,
+    settle_checked,
     step_plan,
     step_plan_blocking,
 )
-from service.life.soup import parse_soup
+from service.life.soup import Soup, parse_soup
 from service.life.strategies import SERIAL_WORK, STRATEGY_NAMES
 from service.life.topology import KINDS, Topology, parse_size
-from service.life.universe import Progress, place
+from service.life.universe import Progress
 
 __all__ = [
     "MAX_PATTERN_BYTES",
@@ -122,13 +125,13 @@ class LifeKind:
         ):
             _one_of(field, value, allowed)
 
-    async def admit(self, params: msgspec.Struct, settings: Settings) -> None:
-        """Settle the run (parse, place, check) as :meth:`run` will: its errors, now."""
+    async def admit(self, params: msgspec.Struct, settings: Settings) -> LifeRequest:
+        """The job's request, read once: its pattern parsed (or its soup's recipe), its rule and
+        universe named, and every refusal of :func:`~service.life.run.check_life` made now."""
         job, limits = expect(params, LifeParams), settings.life
         if _settles_inline(job):
-            _admit(job, limits)
-        else:
-            await to_thread.run_sync(_admit, job, limits)
+            return _request(job, limits)
+        return await to_thread.run_sync(_request, job, limits)
 
     def timeout_s(self, settings: Settings) -> float | None:
         """None: a run is bounded by its generations and cells, and stops when cancelled."""
@@ -140,21 +143,69 @@ class LifeKind:
         return settings.jobs.max_running_life
 
     async def run(self, params: msgspec.Struct, context: JobContext) -> Outcome:
-        job, limits = expect(params, LifeParams), context.settings.life
-        png = job.render == "png"
-        path = context.artifact_path(".png" if png else ".rle")
-        media_type = PNG_MEDIA_TYPE if png else RLE_MEDIA_TYPE
-        if context.processes is not None and job.strategy in (None, "auto", "serial"):
-            summary = await _in_process(context.processes, _Task(job, limits, path))
-            if summary is not None:
-                context.progress(job.generations, job.generations)
-                return Outcome(summary, path, media_type, synced=True)
-        ran, seed = await to_thread.run_sync(_serially, job, limits, path, context.progress)
+        request = context.request
+        if not isinstance(request, LifeRequest):  # revived after a restart: read it again
+            request = await self.admit(params, context.settings)
+        limits = context.settings.life
+        path = context.artifact_path(".png" if request.png else ".rle")
+        media_type = PNG_MEDIA_TYPE if request.png else RLE_MEDIA_TYPE
+        if context.processes is not None and request.strategy in ("auto", "serial"):
+            plan = (
+                _plan(request, limits)
+                if request.small
+                else await to_thread.run_sync(_plan, request, limits)
+            )
+            if _is_quick(plan):
+                try:
+                    result = await context.processes.run(
+                        _run_serial, _Serial(plan, request, path, limits)
+                    )
+                except WorkerFailed as exc:
+                    raise WorkerError(f"the Life run failed: {exc}") from exc
+                context.progress(plan.generations, plan.generations)
+                return Outcome(_summary(result, request), path, media_type, synced=True)
+            ran = await to_thread.run_sync(
+                _run_if_serial, plan, request, path, limits, context.progress
+            )
+        else:
+            ran = await to_thread.run_sync(
+                _settle_and_run_if_serial, request, path, limits, context.progress
+            )
         if isinstance(ran, LifeResult):
-            return Outcome(_summary(ran, seed), path, media_type, synced=True)
+            return Outcome(_summary(ran, request), path, media_type, synced=True)
         result = await step_plan(ran, limits=limits, progress=context.progress)
-        await to_thread.run_sync(_write, result, png, path)
-        return Outcome(_summary(result, seed), path, media_type)
+        await to_thread.run_sync(_write, result, request.png, path)
+        return Outcome(_summary(result, request), path, media_type)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class LifeRequest:
+    """A Life job's parameters read once, at admission: what its run is settled from.
+
+    ``pattern`` is the pattern parsed, or for a soup None (its cells are drawn when the job
+    runs, from ``soup``: a large soup is not held while the job waits). ``rule`` and
+    ``topology`` are what :func:`~service.life.run.check_life` passed. ``small``: settling
+    it is microseconds of work, done on the event loop.
+    """
+
+    pattern: Pattern | None
+    soup: Soup | None
+    generations: int
+    rule: Rule
+    topology: Topology
+    engine: str
+    strategy: str
+    workers: int | None
+    png: bool
+    small: bool
+
+    def source(self, max_cells: int) -> Pattern:
+        """The pattern to settle: the parsed one, or the soup's cells (blocking for a large one)."""
+        if self.pattern is not None:
+            return self.pattern
+        assert self.soup is not None
+        return self.soup.pattern(max_cells=max_cells)
 
 
 def _check_source(job: LifeParams, limits: LifeSettings) -> None:
@@ -220,112 +271,12 @@ def _one_of(field: str, value: str | None, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _source(job: LifeParams, max_cells: int) -> tuple[Pattern, int | None]:
-    """The starting pattern and, for a soup, its seed (blocking: run on a worker thread)."""
-    if job.random is not None:
-        with blame("params.random"):
-            recipe = parse_soup(job.random)
-        return recipe.pattern(max_cells=max_cells), recipe.seed
-    if job.pattern is None:
-        raise BadParam("params.pattern: give pattern or random", field="params.pattern")
-    # PatternError keeps its type: its message already starts with params.pattern:LINE:COL.
-    return read_pattern(job.pattern, source="params.pattern", max_cells=max_cells), None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class _Task:
-    """A run for a worker process: what :func:`_quickly` needs, by pickle."""
-
-    job: LifeParams
-    limits: LifeSettings
-    path: Path
-
-
-async def _in_process(processes: AsyncProcessPool, task: _Task) -> dict[str, Any] | None:
-    try:
-        return await processes.run(_quickly, task)
-    except WorkerCrashed as exc:
-        raise WorkerError(f"the Life worker process died: {exc}") from exc
-    except TaskFailed as exc:  # an exception that could not travel back as itself
-        raise WorkerError(f"the Life run failed in a worker process: {exc}") from exc
-
-
-def _quickly(task: _Task) -> dict[str, Any] | None:
-    """In a worker process: a quick serial run parsed, stepped, written and synced; its
-    summary. None, having written nothing, for any other run: it steps on threads instead.
-
-    A quick run is one ``auto`` would run serially (under :data:`QUICK_WORK` cell-updates) on
-    a fast engine, a fraction of a second: it needs no progress on the way. (The reference
-    engine, in pure Python, is thousands of times slower.) Cancelling the job kills the worker,
-    and the manager removes the partial file.
-    """
-    job, limits = task.job, task.limits
-    plan, seed = _settled(job, limits)
-    work = plan.placed.width * plan.placed.height * plan.generations
-    if not plan.serial or plan.engine == "reference" or work >= QUICK_WORK:
-        return None
-    return _summary(_stepped_and_written(plan, job, limits, task.path), seed)
-
-
-def _serially(
-    job: LifeParams, limits: LifeSettings, path: Path, progress: Progress
-) -> tuple[LifePlan | LifeResult, int | None]:
-    """On a worker thread: the pattern read and the run settled; a serial run stepped too
-    and its artifact written and synced, all in this one trip to the thread.
-
-    A trip costs the event loop more than stepping a small pattern does, and the daemon takes
-    its submissions on that loop: with a trip for each step (parse, round, write, sync), a
-    glider's one generation woke the loop about 25 times. A run that fans out comes back as
-    its plan, for :func:`step_plan` to step with its workers.
-    """
-    plan, seed = _settled(job, limits)
-    if not plan.serial:
-        return plan, seed
-    return _stepped_and_written(plan, job, limits, path, progress), seed
-
-
-def _stepped_and_written(
-    plan: LifePlan,
-    job: LifeParams,
-    limits: LifeSettings,
-    path: Path,
-    progress: Progress | None = None,
-) -> LifeResult:
-    """A serial plan stepped where this runs, its artifact written and synced (blocking)."""
-    result = step_plan_blocking(plan, limits=limits, progress=progress)
-    _write(result, job.render == "png", path)
-    sync_artifact(path)
-    return result
-
-
 def _settles_inline(job: LifeParams) -> bool:
     if job.pattern is not None:
         return len(job.pattern) <= _INLINE_BYTES
     with blame("params.random"):
         soup = parse_soup(job.random or "")
     return soup.width * soup.height <= _INLINE_CELLS
-
-
-def _admit(job: LifeParams, limits: LifeSettings) -> None:
-    """What settling the run would refuse, on its pattern or on an all-dead stand-in of a
-    soup's size (blocking); without settling's choices, which refuse nothing ``check`` let by."""
-    if job.pattern is not None:
-        pattern = _source(job, limits.max_cells)[0]
-    else:
-        with blame("params.random"):
-            soup = parse_soup(job.random or "")
-        pattern = Pattern(np.zeros((soup.height, soup.width), dtype=np.uint8))
-    rule, topology = _universe(job, pattern)
-    _, topology = check_life(pattern, job.generations, limits=limits, rule=rule, topology=topology)
-    if topology.bounded:
-        place(pattern, topology)
-
-
-def _settled(job: LifeParams, limits: LifeSettings) -> tuple[LifePlan, int | None]:
-    """The pattern read and the run settled (blocking); the plan and a soup's seed."""
-    pattern, seed = _source(job, limits.max_cells)
-    return _plan(job, limits, pattern), seed
 
 
 def _universe(job: LifeParams, pattern: Pattern) -> tuple[Rule | None, Topology]:
@@ -340,24 +291,121 @@ def _universe(job: LifeParams, pattern: Pattern) -> tuple[Rule | None, Topology]
     return rule, topology
 
 
-def _plan(job: LifeParams, limits: LifeSettings, pattern: Pattern) -> LifePlan:
-    rule, topology = _universe(job, pattern)
-    return settle_life(
+def _request(job: LifeParams, limits: LifeSettings) -> LifeRequest:
+    """Read the job's parameters into its request and make every refusal now (blocking for a
+    long pattern or a large soup; see :func:`_settles_inline`)."""
+    soup: Soup | None = None
+    pattern: Pattern | None = None
+    if job.random is not None:
+        with blame("params.random"):
+            soup = parse_soup(job.random)
+        # The checks see an all-dead stand-in of the soup's size: they judge sizes, not cells.
+        checked = Pattern(np.zeros((soup.height, soup.width), dtype=np.uint8))
+    elif job.pattern is not None:
+        # PatternError keeps its type: its message already starts with params.pattern:LINE:COL.
+        pattern = checked = read_pattern(
+            job.pattern, source="params.pattern", max_cells=limits.max_cells
+        )
+    else:
+        raise BadParam("params.pattern: give pattern or random", field="params.pattern")
+    rule, topology = _universe(job, checked)
+    rule, topology = check_life(
+        checked, job.generations, limits=limits, rule=rule, topology=topology
+    )
+    return LifeRequest(
         pattern,
+        soup,
         job.generations,
-        limits=limits,
-        rule=rule,
-        topology=topology,
-        engine=job.engine or limits.default_engine,
-        strategy=job.strategy or "auto",
-        workers=job.workers,
+        rule,
+        topology,
+        job.engine or limits.default_engine,
+        job.strategy or "auto",
+        job.workers,
+        png=job.render == "png",
+        small=_settles_inline(job) and topology.width * topology.height <= _INLINE_CELLS,
     )
 
 
-def _summary(result: LifeResult, seed: int | None) -> dict[str, Any]:
+def _plan(request: LifeRequest, limits: LifeSettings) -> LifePlan:
+    """The request settled: placed, its engine and fan-out chosen (blocking for a large one)."""
+    return settle_checked(
+        request.source(limits.max_cells),
+        request.generations,
+        limits=limits,
+        rule=request.rule,
+        topology=request.topology,
+        engine=request.engine,
+        strategy=request.strategy,
+        workers=request.workers,
+    )
+
+
+def _is_quick(plan: LifePlan) -> bool:
+    """Serial, on a fast engine, and under :data:`QUICK_WORK`: a fraction of a second."""
+    work = plan.placed.width * plan.placed.height * plan.generations
+    return plan.serial and plan.engine != "reference" and work < QUICK_WORK
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Serial:
+    """A quick serial run for a worker process, by pickle."""
+
+    plan: LifePlan
+    request: LifeRequest
+    path: Path
+    limits: LifeSettings
+
+
+def _run_serial(task: _Serial) -> LifeResult:
+    """In a worker process: a quick serial plan stepped, written and synced, in one trip.
+
+    It needs no progress on the way. Cancelling the job kills the worker, and the manager
+    removes the partial file.
+    """
+    return _step_and_write(task.plan, task.request, task.path, task.limits)
+
+
+def _settle_and_run_if_serial(
+    request: LifeRequest, path: Path, limits: LifeSettings, progress: Progress
+) -> LifePlan | LifeResult:
+    """On a worker thread: the request settled and, when serial, stepped and written too."""
+    return _run_if_serial(_plan(request, limits), request, path, limits, progress)
+
+
+def _run_if_serial(
+    plan: LifePlan, request: LifeRequest, path: Path, limits: LifeSettings, progress: Progress
+) -> LifePlan | LifeResult:
+    """On a worker thread: a serial plan stepped, its artifact written and synced, in this one
+    trip; a plan that fans out comes back as it is, for :func:`step_plan` and its workers.
+
+    A trip costs the event loop more than stepping a small pattern does, and the daemon takes
+    its submissions on that loop: with a trip for each step (settle, round, write, sync), a
+    glider's one generation woke the loop about 25 times.
+    """
+    if not plan.serial:
+        return plan
+    return _step_and_write(plan, request, path, limits, progress)
+
+
+def _step_and_write(
+    plan: LifePlan,
+    request: LifeRequest,
+    path: Path,
+    limits: LifeSettings,
+    progress: Progress | None = None,
+) -> LifeResult:
+    """A serial plan stepped where this runs, its artifact written and synced (blocking)."""
+    result = step_plan_blocking(plan, limits=limits, progress=progress)
+    _write(result, request.png, path)
+    sync_artifact(path)
+    return result
+
+
+def _summary(result: LifeResult, request: LifeRequest) -> dict[str, Any]:
     summary = result.summary()
-    if seed is not None:
-        summary["seed"] = seed
+    if request.soup is not None:
+        summary["seed"] = request.soup.seed
     return summary
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.processes import AsyncProcessPool
 from service.config import Settings
-from service.jobs.kind import Kind
+from service.crypto import Password
+from service.jobs.kind import Kind, Workers
 from service.jobs.model import Job, JobState, new_job_id, now
 
 __all__ = ["Context", "stored_params"]
@@ -26,10 +26,11 @@ class Context:
 
     directory: Path
     settings: Settings = field(default_factory=Settings)
-    secret: str | None = None
+    secret: Password | None = None
+    request: object | None = None
     payload: AsyncIterable[bytes] | None = None
     job: Job = field(default_factory=_job)
-    processes: AsyncProcessPool | None = None
+    processes: Workers | None = None
     reports: list[tuple[int, int]] = field(default_factory=list)
 
     def artifact_path(self, suffix: str) -> Path:

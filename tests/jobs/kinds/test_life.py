@@ -17,6 +17,7 @@ from PIL import Image
 from adapters.processes import AsyncProcessPool
 from service.config import LifeSettings, Settings
 from service.errors import BadParam, PatternError, WorkerError
+from service.jobs.context import ProcessWorkers
 from service.jobs.kinds.life import (
     MAX_PATTERN_BYTES,
     PNG_MEDIA_TYPE,
@@ -31,8 +32,9 @@ from tests.jobs.kinds._context import Context
 pytestmark = pytest.mark.anyio
 
 GLIDER = bundled_pattern_path("glider.rle").read_text(encoding="utf-8")
-# No work to step, so it goes to a worker process; half a megabyte of RLE takes seconds to read.
-_SLOW_TO_READ = LifeParams(pattern="ob" * 250_000 + "!")
+# No work to step, so it goes to a worker process, where writing 16 million cells of RLE takes
+# seconds (the soup is drawn and settled first, in this process, in a fraction of that).
+_SLOW_TO_WRITE = LifeParams(random="4000x4000:0.5:1", strategy="serial")
 KIND = LifeKind()
 SMALL = Settings(life=LifeSettings(max_cells=10_000, max_generations=100, max_workers=2))
 
@@ -63,7 +65,7 @@ def _hidden(directory: Path) -> list[str]:
 async def test_a_pattern_runs_and_its_rle_artifact_reads_back(
     tmp_path: Path, processes: AsyncProcessPool | None
 ) -> None:
-    context = Context(tmp_path, processes=processes)
+    context = Context(tmp_path, processes=None if processes is None else ProcessWorkers(processes))
     params = LifeParams(pattern=GLIDER, generations=8)
     KIND.check(params, context.settings)
     outcome = await KIND.run(params, context)
@@ -83,7 +85,7 @@ async def test_a_pattern_runs_and_its_rle_artifact_reads_back(
 async def test_a_random_soup_on_a_torus_renders_a_png(
     tmp_path: Path, processes: AsyncProcessPool | None
 ) -> None:
-    context = Context(tmp_path, processes=processes)
+    context = Context(tmp_path, processes=None if processes is None else ProcessWorkers(processes))
     params = LifeParams(random="40x30:0.35:7", generations=5, topology="torus", render="png")
     KIND.check(params, context.settings)
     outcome = await KIND.run(params, context)
@@ -146,7 +148,10 @@ async def test_a_pattern_that_does_not_parse_fails_the_run_naming_the_place(
     params = LifeParams(pattern="x = 3, y = 3\nbo$2bq$3o!\n")
     KIND.check(params, Settings())  # parsing is the run's work, off the event loop
     with pytest.raises(PatternError, match=r"^params\.pattern:2:") as caught:
-        await KIND.run(params, Context(tmp_path, processes=processes))
+        await KIND.run(
+            params,
+            Context(tmp_path, processes=None if processes is None else ProcessWorkers(processes)),
+        )
     assert (caught.value.source, caught.value.line) == ("params.pattern", 2)
 
 
@@ -160,7 +165,9 @@ async def test_a_run_in_a_worker_process_equals_one_on_a_thread(
     on_thread = await KIND.run(params, Context(tmp_path / "thread"))
     pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
     try:
-        in_process = await KIND.run(params, Context(tmp_path / "process", processes=pool))
+        in_process = await KIND.run(
+            params, Context(tmp_path / "process", processes=ProcessWorkers(pool))
+        )
         assert len(pool.pids) == 1  # it did run there
     finally:
         await pool.aclose()
@@ -183,15 +190,15 @@ async def test_a_run_in_a_worker_process_equals_one_on_a_thread(
     ],
     ids=["fanned-out", "long-serial", "reference-engine"],
 )
-async def test_runs_that_are_not_quick_and_serial_stay_on_threads(
+async def test_runs_that_are_not_quick_and_serial_never_go_to_a_worker_process(
     tmp_path: Path, params: LifeParams
 ) -> None:
     pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
     try:
-        context = Context(tmp_path, processes=pool)
+        context = Context(tmp_path, processes=ProcessWorkers(pool))
         outcome = await KIND.run(params, context)
-        # A fanned-out run never went to the pool; the others came back from it unrun.
-        assert len(pool.pids) == (params.strategy != "threads")
+        # The plan, settled once before any trip, says none of them is quick and serial.
+        assert pool.pids == ()
     finally:
         await pool.aclose()
     assert outcome.result["generation"] == params.generations
@@ -274,7 +281,9 @@ async def warm(tmp_path: Path) -> AsyncIterator[tuple[AsyncProcessPool, int]]:
     """A pool of one worker process that has run a job, and that worker's process id."""
     pool = AsyncProcessPool(1, preload=WORKER_PRELOAD)
     try:
-        await KIND.run(LifeParams(pattern=GLIDER), Context(tmp_path, processes=pool))
+        await KIND.run(
+            LifeParams(pattern=GLIDER), Context(tmp_path, processes=ProcessWorkers(pool))
+        )
         (worker,) = pool.pids
         yield pool, worker
     finally:
@@ -285,8 +294,8 @@ async def test_cancelling_a_run_in_a_worker_process_kills_the_worker(
     tmp_path: Path, warm: tuple[AsyncProcessPool, int]
 ) -> None:
     pool, worker = warm
-    with anyio.move_on_after(0.5) as scope:
-        await KIND.run(_SLOW_TO_READ, Context(tmp_path, processes=pool))
+    with anyio.move_on_after(1.0) as scope:
+        await KIND.run(_SLOW_TO_WRITE, Context(tmp_path, processes=ProcessWorkers(pool)))
     assert scope.cancelled_caught
     assert pool.pids == ()
     with pytest.raises(ProcessLookupError):
@@ -300,10 +309,12 @@ async def test_a_worker_process_that_dies_fails_the_run_saying_so(
     async with anyio.create_task_group() as group:
 
         async def run() -> None:
-            with pytest.raises(WorkerError, match=r"the Life worker process died: .*SIGKILL"):
-                await KIND.run(_SLOW_TO_READ, Context(tmp_path, processes=pool))
+            with pytest.raises(
+                WorkerError, match=r"the Life run failed: the worker process died: .*SIGKILL"
+            ):
+                await KIND.run(_SLOW_TO_WRITE, Context(tmp_path, processes=ProcessWorkers(pool)))
 
         group.start_soon(run)
-        await anyio.sleep(0.3)
+        await anyio.sleep(1.0)
         os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
     assert pool.pids == ()
