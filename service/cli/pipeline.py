@@ -22,14 +22,13 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar, final
 import anyio
 import click
 
-from adapters.imaging import FORMATS, MODES, Box
 from service.cli.app import settings_of
 from service.cli.interrupt import until_interrupted
 from service.cli.password import find_password, is_terminal
 from service.config import PipelineSettings, Settings
 from service.crypto import openssl_for
 from service.errors import InvalidInput, LimitExceeded
-from service.pipeline import Manifest, Progress, StageCounts
+from service.pipeline import FORMATS, MODES, Box, Manifest, Progress, StageCounts
 from service.pipeline.destination import Destination
 from service.pipeline.images import ImageJob, item_summary, run_images
 

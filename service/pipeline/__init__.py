@@ -5,10 +5,16 @@ with time limits and retries for transient errors) and returns a :class:`Manifes
 item's outcome; ``run_pipeline_threads`` does the same on item 55's worker threads and closable
 queues (the fallback engine), with the same manifest. Progress comes as :class:`StageCounts`
 through a callback.
+
+``Box``, ``FORMATS`` and ``MODES`` (how an image is resized and encoded) and ``Policy`` (which
+addresses a download may reach) are the imaging and HTTP adapters' terms, given here so that
+the rest of the service names them through the pipeline.
 """
 
 from __future__ import annotations
 
+from adapters.http_io import Policy
+from adapters.imaging import FORMATS, MODES, Box
 from service.pipeline.engine import bound, run_pipeline
 from service.pipeline.manifest import Manifest, Outcome, Progress, StageCounts
 from service.pipeline.retry import Retry, is_transient
@@ -16,9 +22,13 @@ from service.pipeline.stage import RUNNERS, Runner, Stage
 from service.pipeline.threaded import run_pipeline_threads
 
 __all__ = [
+    "FORMATS",
+    "MODES",
     "RUNNERS",
+    "Box",
     "Manifest",
     "Outcome",
+    "Policy",
     "Progress",
     "Retry",
     "Runner",

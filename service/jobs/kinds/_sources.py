@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from adapters.http_io import Policy
 from service.errors import BadParam, ConfigError
+from service.pipeline import Policy
 
 __all__ = ["allowed_prefixes", "check_source", "host_of"]
 

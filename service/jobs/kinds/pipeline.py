@@ -22,14 +22,13 @@ from typing import Annotated, Any, ClassVar, Final, final
 import anyio
 import msgspec
 
-from adapters.imaging import FORMATS, MODES, Box
 from service.config import PipelineSettings, Settings
 from service.errors import BadParam, ConfigError
 from service.jobs.artifacts import write_artifact
 from service.jobs.kind import JobContext, Outcome
 from service.jobs.kinds._sources import allowed_prefixes, check_source, host_of
 from service.jobs.kinds._support import expect
-from service.pipeline import Manifest, Progress, StageCounts
+from service.pipeline import FORMATS, MODES, Box, Manifest, Progress, StageCounts
 from service.pipeline.destination import Destination
 from service.pipeline.images import ImageJob, item_summary, run_images
 
