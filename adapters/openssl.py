@@ -7,7 +7,7 @@
 - :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks or an
   :class:`InputFile` the children read themselves: digest only (an OS pipe between the two),
   ciphertext and digest, or decryption.
-- :func:`spawner` — how the children run: ``"async"`` (``anyio.open_process``) or
+- :func:`spawner` — how the children run: ``"async"`` (``Popen`` and a pidfd, the event loop waiting on both) or
   ``"thread"`` (blocking ``subprocess.Popen`` served by worker threads).
 
 Errors are this module's own (adapters import nothing from ``service``, which maps them)::
@@ -42,17 +42,27 @@ from adapters._openssl.errors import (
     UnknownAlgorithm,
 )
 from adapters._openssl.password import MAX_PASSWORD_BYTES, Password
-from adapters._openssl.plan import ChainResult, InputFile, Limits, Recipe, Sink
+from adapters._openssl.plan import (
+    SMALL_INPUT_BYTES,
+    ChainResult,
+    InputBytes,
+    InputFile,
+    Limits,
+    Recipe,
+    Sink,
+)
 from adapters._openssl.thread_child import ThreadSpawner
 
 __all__ = [
     "MAX_PASSWORD_BYTES",
+    "SMALL_INPUT_BYTES",
     "Algorithm",
     "AlgorithmRefused",
     "BadPassword",
     "ChainResult",
     "ChainTimeout",
     "ChildFailed",
+    "InputBytes",
     "InputFile",
     "Limits",
     "OpenSSL",

@@ -1,4 +1,12 @@
-"""Children on ``anyio.open_process``: the event loop waits on their pipes.
+"""Children the event loop serves: their pipes and their exit, each one an fd it waits on.
+
+A child is started by ``subprocess.Popen`` on the loop's thread (as asyncio's own subprocess
+support starts one; with ``vfork`` it costs a fraction of a millisecond) and its exit is
+awaited on a pidfd (``os.pidfd_open``, Linux 5.3): readable once the child has exited, then
+reaped with a ``wait`` that returns at once. Nothing else is involved: no asyncio transport or
+protocol, no child watcher (on Python 3.11 asyncio's default watcher starts a thread a child),
+so a chain of two children costs what the book's two ``Popen`` calls cost, and the same code
+serves asyncio and trio.
 
 The pipes are this package's own, sized for throughput (see :mod:`.pipes`), each one read or
 written by the event loop without blocking (:class:`~.pipes.LoopPipe`).
@@ -9,22 +17,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Sequence
-from functools import partial
-from typing import final
+from typing import Any, final
 
 import anyio
-from anyio.abc import Process
 
 from adapters._openssl.children import Child, ChildGone, Ends, PipeSpawner, ProcessChild
-from adapters._openssl.pipes import LoopPipe
+from adapters._openssl.pipes import LoopPipe, close_fds
 
 __all__ = ["AsyncSpawner"]
 
 
 @final
 class AsyncSpawner(PipeSpawner):
-    """Children on ``anyio.open_process``, their pipes watched by the event loop."""
+    """Children started by ``Popen``, their pipes and pidfds watched by the event loop."""
 
     __slots__ = ()
 
@@ -32,22 +39,31 @@ class AsyncSpawner(PipeSpawner):
         self, argv: Sequence[str], *, role: str, stdin: int, stdout: int, pass_fds: Sequence[int]
     ) -> Child:
         ends = Ends(stdin, stdout, self._pipe_bytes)
-        process = await ends.launch(
-            partial(anyio.open_process, list(argv), **ends.options(pass_fds))
-        )
+        options = ends.options(pass_fds)
+
+        async def start() -> subprocess.Popen[bytes]:
+            return _popen(list(argv), options)
+
+        process = await ends.launch(start)
         return _AsyncChild(role, process, ends)
 
 
-@final
-class _AsyncChild(ProcessChild[Process]):
-    __slots__ = ("_stderr", "_stdin", "_stdout")
+def _popen(argv: list[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, close_fds=True, **options)
 
-    def __init__(self, role: str, process: Process, ends: Ends) -> None:
+
+@final
+class _AsyncChild(ProcessChild["subprocess.Popen[bytes]"]):
+    __slots__ = ("_exit", "_reaping", "_stderr", "_stdin", "_stdout")
+
+    def __init__(self, role: str, process: subprocess.Popen[bytes], ends: Ends) -> None:
         super().__init__(role, process)
         self._stdin = None if ends.stdin is None else LoopPipe(ends.stdin)
         self._stdout = None if ends.stdout is None else LoopPipe(ends.stdout)
         assert ends.stderr is not None
         self._stderr = LoopPipe(ends.stderr)
+        self._exit: int | None = os.pidfd_open(process.pid)
+        self._reaping = anyio.Lock()  # one task waits on the pidfd at a time
 
     async def write(self, data: bytes) -> None:
         assert self._stdin is not None
@@ -68,20 +84,25 @@ class _AsyncChild(ProcessChild[Process]):
         return await self._stderr.read(max_bytes)
 
     async def wait(self) -> int:
-        return await self._process.wait()
+        async with self._reaping:
+            while (code := self._process.poll()) is None:
+                if self._exit is None:  # closed before the child ended: block a thread on it
+                    return await anyio.to_thread.run_sync(self._process.wait)
+                await anyio.wait_readable(self._exit)
+            return code
 
     def send_signal(self, sig: signal.Signals) -> None:
-        if self._process.returncode is None:
-            # os.kill, not the process object's send_signal: on Python 3.11 that is Popen's,
-            # which polls first, and the poll reaps a child that has just exited behind
-            # asyncio's child watcher (its thread then logs "Unknown child process pid N"
-            # to the user's terminal and reports 255). Until the watcher reaps the child its
-            # pid cannot be reused, so signalling it is safe; a zombie ignores the signal.
+        # Until this process reaps the child (wait, poll) its pid cannot be reused: a signal
+        # by pidfd reaches that child and no other, and a zombie ignores it.
+        if self._process.returncode is None and self._exit is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, sig)
+                signal.pidfd_send_signal(self._exit, sig)
 
     async def aclose(self) -> None:
         for pipe in (self._stdin, self._stdout, self._stderr):
             if pipe is not None:
                 pipe.close()
-        await self._process.aclose()
+        exit_fd, self._exit = self._exit, None
+        if exit_fd is not None:
+            anyio.notify_closing(exit_fd)
+            close_fds(exit_fd)

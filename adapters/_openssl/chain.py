@@ -25,7 +25,16 @@ from adapters._openssl.children import Child, ChildGone, Spawner, stop
 from adapters._openssl.errors import ChainTimeout, ChildFailed, StartFailed
 from adapters._openssl.fanout import Fanout, closing
 from adapters._openssl.password import Password
-from adapters._openssl.plan import ChainResult, InputFile, Limits, Plan, Recipe, Run, Sink
+from adapters._openssl.plan import (
+    ChainResult,
+    InputBytes,
+    InputFile,
+    Limits,
+    Plan,
+    Recipe,
+    Run,
+    Sink,
+)
 from adapters._openssl.start import start_children
 from adapters._openssl.stderr import summarise
 
@@ -42,7 +51,7 @@ async def run_chain(
     recipe: Recipe,
     spawner: Spawner,
     password: Password,
-    source: AsyncIterable[bytes] | InputFile,
+    source: AsyncIterable[bytes] | InputFile | InputBytes,
     sink: Sink | None,
     *,
     decrypt: bool = False,
@@ -62,9 +71,14 @@ async def run_chain(
         )
     finally:
         with CancelScope(shield=True):
-            async with create_task_group() as group:
-                for child in run.children:
-                    group.start_soon(_stop, child, limits.grace_s)
+            running = [child for child in run.children if child.returncode is None]
+            for child in run.children:
+                if child.returncode is not None:
+                    await child.aclose()  # reaped already: only its pipes to close
+            if running:
+                async with create_task_group() as group:
+                    for child in running:
+                        group.start_soon(_stop, child, limits.grace_s)
 
 
 async def _stop(child: Child, grace_s: float) -> None:
@@ -81,6 +95,16 @@ async def _wire(plan: Plan, run: Run) -> None:
             f"cannot start openssl: {exc.strerror or exc}"
             + (hint if exc.errno == errno.EMFILE else "")
         ) from exc
+
+    if isinstance(source, InputBytes):
+        try:
+            await _relay(enc, dgst, sink, run, chunk=chunk, decrypt=decrypt)
+        except ChildGone as gone:  # dgst stopped reading: the first to exit says why
+            await _first_exit(run.children)
+            _raise_failures(run)
+            raise ChildFailed("dgst", 0, "it closed its input before the end") from gone
+        _raise_failures(run)
+        return
 
     async def feed() -> None:
         if isinstance(source, InputFile):
@@ -130,6 +154,36 @@ async def _wire(plan: Plan, run: Run) -> None:
         ) from failure
     # A child that failed cancelled the rest: say which and why.
     _raise_failures(run)
+
+
+async def _relay(
+    enc: Child, dgst: Child, sink: Sink | None, run: Run, *, chunk: int, decrypt: bool
+) -> None:
+    """The chain of a small payload, already in the children's stdin: relayed in this task.
+
+    enc's output goes to the sink (and, encrypting, to dgst's stdin); then both children are
+    reaped, and only then is dgst's digest read, and what each said on stderr: a child that
+    has exited left it in the pipe, so reading it costs no wait. Nothing can wait on anything
+    else: the children hold their whole input, and the digest and stderr are a few lines,
+    which their pipes hold until they are read.
+    """
+    if sink is not None:
+        consumers: list[Sink] = [sink] if decrypt else [sink, dgst.write]
+        while piece := await enc.read(chunk):
+            run.bytes_out += len(piece)
+            for write in consumers:
+                await write(piece)
+        if not decrypt:
+            await dgst.close_stdin()
+    for child in (enc, dgst):
+        await child.wait()
+    while piece := await dgst.read(chunk):
+        run.digest_out += piece[: _STDERR_KEEP - len(run.digest_out)]
+    for child in (enc, dgst):
+        kept = b""
+        while piece := await child.read_stderr(4096):
+            kept += piece[: _STDERR_KEEP - len(kept)]
+        run.stderr[child.role] = kept
 
 
 async def _supervise(child: Child, stderr: dict[str, bytes], everything: CancelScope) -> None:

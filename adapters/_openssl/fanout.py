@@ -51,6 +51,8 @@ class Fanout:
         self._group = create_task_group()
 
     async def __aenter__(self) -> Fanout:
+        if len(self._writers) == 1:
+            return self  # one consumer: written in the sender's task, nothing to overlap
         await self._group.__aenter__()
         for write in self._writers:
             inbox, outbox = anyio.create_memory_object_stream[bytes](1)
@@ -59,6 +61,9 @@ class Fanout:
         return self
 
     async def send(self, piece: bytes) -> None:
+        if not self._inboxes:
+            await self._writers[0](piece)
+            return
         for inbox in self._inboxes:
             try:
                 await inbox.send(piece)
@@ -68,6 +73,8 @@ class Fanout:
                 await anyio.sleep_forever()
 
     async def __aexit__(self, *exc_info: Any) -> bool | None:
+        if not self._inboxes:
+            return None
         for inbox in self._inboxes:
             inbox.close()  # the writers finish what they hold, then see the end
         return await self._group.__aexit__(*exc_info)

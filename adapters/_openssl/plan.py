@@ -9,13 +9,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import final
+from typing import Final, final
 
 from adapters._openssl.algorithms import Algorithm
 from adapters._openssl.children import Child, Spawner
 from adapters._openssl.password import Password
 
-__all__ = ["ChainResult", "InputFile", "Limits", "Plan", "Recipe", "Run", "Sink"]
+__all__ = [
+    "SMALL_INPUT_BYTES",
+    "ChainResult",
+    "InputBytes",
+    "InputFile",
+    "Limits",
+    "Plan",
+    "Recipe",
+    "Run",
+    "Sink",
+]
+
+SMALL_INPUT_BYTES: Final = 64 * 1024
+"""A pipe's capacity on Linux by default: a payload this small is written into the child's
+stdin pipe before the child starts, whole, without a task to feed it (see :class:`InputBytes`)."""
 
 Sink = Callable[[bytes], Awaitable[object]]
 """Where output goes, a chunk at a time; it applies backpressure by taking its time."""
@@ -88,13 +102,30 @@ class InputFile:
 
 @final
 @dataclass(frozen=True, slots=True)
+class InputBytes:
+    """A payload of at most :data:`SMALL_INPUT_BYTES` as the source, held whole.
+
+    It is written into enc's stdin pipe (and, decrypting, dgst's) before the child starts, and
+    the pipe's write end closed, so the child reads it and its end as from a file: no task
+    feeds it, and the chain relays enc's output in the caller's task alone.
+    """
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.data) > SMALL_INPUT_BYTES:
+            raise ValueError(f"InputBytes holds at most {SMALL_INPUT_BYTES} bytes")
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything one run of the chain was asked to do."""
 
     recipe: Recipe
     spawner: Spawner
     password: Password
-    source: AsyncIterable[bytes] | InputFile
+    source: AsyncIterable[bytes] | InputFile | InputBytes
     sink: Sink | None
     decrypt: bool
     limits: Limits

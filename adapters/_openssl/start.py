@@ -1,4 +1,4 @@
-"""Starting enc and dgst with their pipes, the input file and the password.
+"""Starting enc and dgst with their pipes, the input (a file, or small bytes) and the password.
 
 Each descriptor this process opens for them is closed on its side as soon as the children hold
 it, whether they started or not.
@@ -12,7 +12,7 @@ import anyio
 
 from adapters._openssl.children import PIPE, Child
 from adapters._openssl.pipes import close_fds, sized_pipe
-from adapters._openssl.plan import InputFile, Plan, Run
+from adapters._openssl.plan import InputBytes, InputFile, Plan, Run
 
 __all__ = ["start_children"]
 
@@ -22,10 +22,17 @@ async def start_children(plan: Plan, run: Run) -> tuple[Child, Child]:
     recipe, spawner, source, decrypt = plan.recipe, plan.spawner, plan.source, plan.decrypt
     between = sized_pipe(plan.limits.chunk_bytes) if plan.sink is None else None
     # A file is opened once per child that reads it: enc, and dgst too when decrypting.
-    files = await _open(source, 2 if decrypt else 1) if isinstance(source, InputFile) else []
+    if isinstance(source, InputFile):
+        files = await _open(source, 2 if decrypt else 1)
+    elif isinstance(source, InputBytes):
+        files = [_filled(source.data) for _ in range(2 if decrypt else 1)]
+    else:
+        files = []
     secret = plan.password.pipe()
     try:
-        if files:
+        if isinstance(source, InputBytes):
+            run.bytes_in = len(source.data)
+        elif files:
             run.bytes_in = os.fstat(files[0]).st_size
         enc = await spawner.spawn(
             recipe.enc_argv(secret, decrypt=decrypt),
@@ -48,6 +55,22 @@ async def start_children(plan: Plan, run: Run) -> tuple[Child, Child]:
         # from ever seeing the end of its input.
         close_fds(secret, *(between or ()), *files)
     return enc, dgst
+
+
+def _filled(data: bytes) -> int:
+    """A pipe's read end holding ``data`` and then its end (the write end closed); ``data`` is
+    at most a pipe's default capacity, so the writes never block."""
+    read, write = os.pipe()
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write, view) :]
+    except BaseException:
+        close_fds(read)
+        raise
+    finally:
+        close_fds(write)
+    return read
 
 
 async def _open(source: InputFile, copies: int) -> list[int]:

@@ -21,6 +21,7 @@ from adapters.openssl import (
     BadPassword,
     ChainTimeout,
     ChildFailed,
+    InputBytes,
     Limits,
     OpenSSL,
     OpenSSLNotFound,
@@ -112,7 +113,11 @@ async def decrypt(
 
 
 async def openssl_for(settings: CryptoSettings) -> OpenSSL:
-    """The configured openssl binary and what it offers (looked up once, then cached)."""
+    """The configured openssl binary and what it offers: asked once a process (on a worker
+    thread: it runs openssl five times), then answered from memory with no trip at all."""
+    known = known_openssl(settings.openssl)
+    if known is not None:
+        return known
     with _mapped():
         return await to_thread.run_sync(find_openssl, settings.openssl)
 
@@ -161,9 +166,11 @@ async def _run(
             opened_source(source, settings.chunk_bytes) as chunks,
             opened_target(target) as write,
         ):
+            # A small payload's few chunks need no pipes past the default 64 KiB.
+            pipe_bytes = 0 if isinstance(chunks, InputBytes) else settings.chunk_bytes
             result = await run_chain(
                 recipe,
-                spawner(settings.runner, pipe_bytes=settings.chunk_bytes),
+                spawner(settings.runner, pipe_bytes=pipe_bytes),
                 secret,
                 chunks,
                 write,

@@ -16,7 +16,7 @@ from typing import TypeAlias
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from adapters.openssl import InputFile
+from adapters.openssl import SMALL_INPUT_BYTES, InputBytes, InputFile
 from service.errors import FanoutError, InvalidInput
 from service.system.files import atomic_writer
 
@@ -34,11 +34,12 @@ Write = Callable[[bytes], Awaitable[object]]
 @asynccontextmanager
 async def opened_source(
     source: Source, chunk_bytes: int
-) -> AsyncIterator[AsyncIterable[bytes] | InputFile]:
+) -> AsyncIterator[AsyncIterable[bytes] | InputFile | InputBytes]:
     """The source as chunks of at most ``chunk_bytes``, or a regular file for openssl to read.
 
     A regular file goes to openssl as its stdin, so its bytes never pass through Python; any
-    other path (a FIFO, a device) is read here, a chunk at a time, and closed on leaving.
+    other path (a FIFO, a device) is read here, a chunk at a time, and closed on leaving. Bytes
+    that fit a pipe (64 KiB) are written into the children's stdin whole, before they start.
     """
     if isinstance(source, str | os.PathLike):
         path = Path(source)
@@ -54,7 +55,11 @@ async def opened_source(
             else:
                 yield _file_chunks(file, chunk_bytes, path)
     elif isinstance(source, bytes | bytearray | memoryview):
-        yield _bytes_chunks(bytes(source), chunk_bytes)
+        data = bytes(source)
+        if len(data) <= SMALL_INPUT_BYTES:
+            yield InputBytes(data)  # written into the children's stdin before they start
+        else:
+            yield _bytes_chunks(data, chunk_bytes)
     elif isinstance(source, ByteReceiveStream):
         yield _stream_chunks(source, chunk_bytes)
     else:

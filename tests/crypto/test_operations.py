@@ -12,6 +12,7 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
+from adapters.openssl import SMALL_INPUT_BYTES
 from service.config import CryptoSettings
 from service.crypto import check_algorithm, decrypt, encrypt, openssl_for
 from service.errors import (
@@ -253,3 +254,34 @@ async def test_names_are_checked_without_blocking_once_openssl_is_known(
         check_algorithm(by_link, "cipher", "aes-256-gcm")
     with pytest.raises(Unsupported, match="allow_legacy = true"):
         check_algorithm(by_link, "digest", "whirlpool")
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 16, SMALL_INPUT_BYTES - 16, SMALL_INPUT_BYTES, SMALL_INPUT_BYTES + 1]
+)
+async def test_bytes_on_either_side_of_the_small_path_round_trip(
+    settings: CryptoSettings, size: int
+) -> None:
+    # Up to SMALL_INPUT_BYTES the payload is written into the children's stdin before they
+    # start and relayed in one task; past it, it streams in chunks: the results are the same.
+    payload = os.urandom(size)
+    sealed_chunks: list[bytes] = []
+
+    async def keep(piece: bytes) -> None:
+        sealed_chunks.append(piece)
+
+    sealed = await encrypt(payload, keep, password=SECRET, settings=settings)
+    ciphertext = b"".join(sealed_chunks)
+    assert sealed.digest == hashlib.sha256(ciphertext).hexdigest()
+    assert (sealed.bytes_in, sealed.bytes_out) == (size, len(ciphertext))
+    opened_chunks: list[bytes] = []
+
+    async def keep_plain(piece: bytes) -> None:
+        opened_chunks.append(piece)
+
+    opened = await decrypt(ciphertext, keep_plain, password=SECRET, settings=settings)
+    assert b"".join(opened_chunks) == payload
+    assert opened.digest == sealed.digest
+    with pytest.raises(CryptoFailed, match="wrong password or corrupted input"):
+        await decrypt(ciphertext, keep_plain, password="not " + SECRET, settings=settings)
+    assert child_pids() == set()
