@@ -13,10 +13,10 @@ import pytest
 from service.api.bodies import JSON_LIMIT
 from service.testing import serve
 from tests.api._http import request
+from tests.fixtures import GLIDER
 
 pytestmark = pytest.mark.anyio
 
-GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 LIFE: Final[dict[str, Any]] = {"kind": "life", "params": {"pattern": GLIDER, "generations": 2}}
 
 

@@ -19,11 +19,11 @@ from service.jobs.model import Job, JobState
 from service.life.formats import read_pattern
 from service.testing import serve
 from tests.api._http import LONG_LIFE, Stalled, eventually, request
+from tests.fixtures import GLIDER_NAMED as GLIDER
 from tests.pipeline._server import serve as image_server
 
 pytestmark = pytest.mark.anyio
 
-GLIDER: Final = "#N Glider\nx = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 FAST: Final = {"crypto": {"pbkdf2_iterations": 1_000}}
 
 

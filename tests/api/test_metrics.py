@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Final
 
 import pytest
 
@@ -16,10 +15,9 @@ from service.testing import serve
 from tests.adapters import _workers
 from tests.adapters._children import child_pids
 from tests.api._http import request
+from tests.fixtures import GLIDER
 
 pytestmark = pytest.mark.anyio
-
-GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 
 
 def _value(text: str, sample: str) -> float:

@@ -4,7 +4,7 @@ finished ones keep their results."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import pytest
 
@@ -12,10 +12,9 @@ from service.client import Client
 from service.jobs.model import JobState
 from service.testing import serve
 from tests.api._http import LONG_LIFE
+from tests.fixtures import GLIDER
 
 pytestmark = pytest.mark.anyio
-
-GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 
 
 def _settings(tmp_path: Path) -> dict[str, dict[str, Any]]:

@@ -21,13 +21,13 @@ from service.cli import main
 from service.cli.app import COMMANDS as LISTED
 from service.cli.app import cli
 from service.config import LifeSettings
-from service.life.formats import bundled_pattern_path, load_pattern, read_pattern
+from service.life.formats import load_pattern, read_pattern
 from service.life.run import run_life
 from service.life.soup import parse_soup
 from service.life.topology import Topology
+from tests.fixtures import GLIDER_CELLS, GLIDER_PATH
 
-GLIDER: Final = str(bundled_pattern_path("glider.rle"))
-GLIDER_CELLS: Final = [[0, 1, 0], [0, 0, 1], [1, 1, 1]]
+GLIDER: Final = str(GLIDER_PATH)
 COMMANDS: Final = ["life", "serve", "encrypt", "decrypt", "pipeline", "bench", "jobs"]
 
 

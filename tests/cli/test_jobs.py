@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import anyio
 import pytest
@@ -17,8 +17,7 @@ from service.cli.jobs import default_url, parse_params, read_password
 from service.config import HttpSettings
 from service.errors import InvalidInput
 from service.testing import serve
-
-GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
+from tests.fixtures import GLIDER
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ from service.errors import (
 )
 from service.jobs.model import JobState
 from service.testing import serve
+from tests.fixtures import GLIDER_NAMED as GLIDER
 
 pytestmark = pytest.mark.anyio
 
-GLIDER = "#N Glider\nx = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 FAST = {"crypto": {"pbkdf2_iterations": 1_000}}
 
 

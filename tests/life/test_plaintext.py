@@ -11,8 +11,7 @@ from hypothesis.extra.numpy import arrays
 from service.errors import InvalidInput, LimitExceeded, PatternError
 from service.life.pattern import Pattern
 from service.life.plaintext import read_plaintext, write_plaintext
-
-GLIDER = [[0, 1, 0], [0, 0, 1], [1, 1, 1]]
+from tests.fixtures import GLIDER_CELLS as GLIDER
 
 
 def cells(pattern: Pattern) -> list[list[int]]:

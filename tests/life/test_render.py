@@ -12,8 +12,7 @@ from PIL import GifImagePlugin, Image
 from service.errors import FanoutError, InvalidInput
 from service.life.pattern import Cells
 from service.life.render import png_bytes, render_gif, render_png
-
-GLIDER = [(0, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
+from tests.fixtures import GLIDER_LIVE as GLIDER
 
 
 def grid(height: int, width: int, live: list[tuple[int, int]]) -> Cells:

@@ -37,6 +37,7 @@ from service.client import Client
 from service.jobs.model import Job, JobState
 from service.system.processes import processes
 from tests.api._http import LONG_LIFE, Reply, Stalled
+from tests.fixtures import GLIDER
 from tests.pipeline._server import Served
 
 __all__ = [
@@ -60,7 +61,6 @@ PASSWORD: Final = "load-test-password"
 PLAINTEXT: Final = bytes(range(256)) * 96
 """What the decrypt jobs of the load decrypt to (the ciphertext is made by the daemon)."""
 ITERATIONS: Final = 1_000
-GLIDER: Final = "x = 3, y = 3, rule = B3/S23\nbob$2bo$3o!\n"
 STALLED_DIGEST: Final = "sha512"
 """Marks the stalled uploads among the running jobs (the others digest with sha256)."""
 MAX_RUNNING: Final = 8

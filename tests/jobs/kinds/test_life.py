@@ -26,12 +26,13 @@ from service.jobs.kinds.life import (
     LifeParams,
 )
 from service.jobs.manager import WORKER_PRELOAD
-from service.life import bundled_pattern_path, read_pattern, run_life_async
+from service.life import read_pattern, run_life_async
+from tests.fixtures import GLIDER_PATH
 from tests.jobs.kinds._context import Context
 
 pytestmark = pytest.mark.anyio
 
-GLIDER = bundled_pattern_path("glider.rle").read_text(encoding="utf-8")
+GLIDER = GLIDER_PATH.read_text(encoding="utf-8")
 # No work to step, so it goes to a worker process, where writing 16 million cells of RLE takes
 # seconds (the soup is drawn and settled first, in this process, in a fraction of that).
 _SLOW_TO_WRITE = LifeParams(random="4000x4000:0.5:1", strategy="serial")

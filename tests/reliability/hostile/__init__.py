@@ -1,0 +1,1 @@
+"""Hostile input against a real daemon, one module per surface (see ``_cases``)."""
