@@ -4,11 +4,12 @@
   it offers as :class:`Algorithm` values; names are checked against them (:class:`OpenSSL`).
   :func:`known_openssl` gives the answer again without blocking, once it has been found.
 - :class:`Password` — reaches openssl through a pipe (``-pass fd:N``), never argv or a log.
-- :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks or an
-  :class:`InputFile` the children read themselves: digest only (an OS pipe between the two),
-  ciphertext and digest, or decryption.
-- :func:`spawner` — how the children run: ``"async"`` (``Popen`` and a pidfd, the event loop waiting on both) or
-  ``"thread"`` (blocking ``subprocess.Popen`` served by worker threads).
+- :func:`run_chain` — ``openssl enc`` into ``openssl dgst`` over a stream of chunks, an
+  :class:`InputFile` the children read themselves or :class:`InputBytes` written into their
+  stdin: digest only (an OS pipe between the two), ciphertext and digest, or decryption; the
+  output to a sink, or to an :class:`OutputFile` the kernel moves it into.
+- :func:`spawner` — how the children run: ``"async"`` (``Popen`` and a pidfd, the event loop
+  waiting on both) or ``"thread"`` (blocking ``subprocess.Popen`` served by worker threads).
 
 Errors are this module's own (adapters import nothing from ``service``, which maps them)::
 
@@ -18,6 +19,7 @@ Errors are this module's own (adapters import nothing from ``service``, which ma
     ├── AlgorithmRefused    AEAD / XTS / key-wrap modes; legacy algorithms while not allowed
     ├── BadPassword         empty, too long, or with a line break
     ├── StartFailed         openssl could not be started (file descriptors, memory)
+    ├── OutputFailed        the output file refused a write (full, too large)
     ├── ChildFailed         enc or dgst exited non-zero or was killed (stderr summarised)
     └── ChainTimeout        ran past its time limit; every child was stopped
 """
@@ -38,6 +40,7 @@ from adapters._openssl.errors import (
     ChildFailed,
     OpenSSLError,
     OpenSSLNotFound,
+    OutputFailed,
     StartFailed,
     UnknownAlgorithm,
 )
@@ -48,6 +51,7 @@ from adapters._openssl.plan import (
     InputBytes,
     InputFile,
     Limits,
+    OutputFile,
     Recipe,
     Sink,
 )
@@ -68,6 +72,8 @@ __all__ = [
     "OpenSSL",
     "OpenSSLError",
     "OpenSSLNotFound",
+    "OutputFailed",
+    "OutputFile",
     "Password",
     "Recipe",
     "Sink",

@@ -26,7 +26,7 @@ import anyio
 from adapters._openssl.children import Child, ChildGone, Ends, PipeSpawner, ProcessChild
 from adapters._openssl.pipes import LoopPipe, close_fds
 
-__all__ = ["AsyncSpawner"]
+__all__ = ["AsyncChild", "AsyncSpawner"]
 
 
 @final
@@ -45,7 +45,7 @@ class AsyncSpawner(PipeSpawner):
             return _popen(list(argv), options)
 
         process = await ends.launch(start)
-        return _AsyncChild(role, process, ends)
+        return AsyncChild(role, process, ends)
 
 
 def _popen(argv: list[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
@@ -53,7 +53,7 @@ def _popen(argv: list[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
 
 
 @final
-class _AsyncChild(ProcessChild["subprocess.Popen[bytes]"]):
+class AsyncChild(ProcessChild["subprocess.Popen[bytes]"]):
     __slots__ = ("_exit", "_reaping", "_stderr", "_stdin", "_stdout")
 
     def __init__(self, role: str, process: subprocess.Popen[bytes], ends: Ends) -> None:
@@ -64,6 +64,11 @@ class _AsyncChild(ProcessChild["subprocess.Popen[bytes]"]):
         self._stderr = LoopPipe(ends.stderr)
         self._exit: int | None = os.pidfd_open(process.pid)
         self._reaping = anyio.Lock()  # one task waits on the pidfd at a time
+
+    @property
+    def pipes(self) -> tuple[LoopPipe | None, LoopPipe | None]:
+        """This side of the child's stdin and stdout, for the kernel to move data through."""
+        return self._stdin, self._stdout
 
     async def write(self, data: bytes) -> None:
         assert self._stdin is not None

@@ -21,15 +21,18 @@ from typing import Final
 import anyio
 from anyio import CancelScope, create_task_group
 
+from adapters._openssl.async_child import AsyncChild
 from adapters._openssl.children import Child, ChildGone, Spawner, stop
 from adapters._openssl.errors import ChainTimeout, ChildFailed, StartFailed
 from adapters._openssl.fanout import Fanout, closing
 from adapters._openssl.password import Password
+from adapters._openssl.pipes import move_into_file
 from adapters._openssl.plan import (
     ChainResult,
     InputBytes,
     InputFile,
     Limits,
+    OutputFile,
     Plan,
     Recipe,
     Run,
@@ -52,7 +55,7 @@ async def run_chain(
     spawner: Spawner,
     password: Password,
     source: AsyncIterable[bytes] | InputFile | InputBytes,
-    sink: Sink | None,
+    sink: Sink | OutputFile | None,
     *,
     decrypt: bool = False,
     limits: Limits = _LIMITS,
@@ -122,7 +125,15 @@ async def _wire(plan: Plan, run: Run) -> None:
     async def pump() -> None:
         # encrypt: enc's output to the sink and to dgst; decrypt: to the sink only.
         assert sink is not None
-        consumers: list[Sink] = [sink] if decrypt else [sink, dgst.write]
+        if isinstance(sink, OutputFile):
+            moved = await _moved_by_the_kernel(enc, None if decrypt else dgst, sink, chunk)
+            if moved is not None:
+                run.bytes_out += moved
+                if not decrypt:
+                    await dgst.close_stdin()
+                return
+        write = sink.write if isinstance(sink, OutputFile) else sink
+        consumers: list[Sink] = [write] if decrypt else [write, dgst.write]
         async with Fanout(consumers) as fanout:
             while piece := await enc.read(chunk):
                 run.bytes_out += len(piece)
@@ -156,8 +167,25 @@ async def _wire(plan: Plan, run: Run) -> None:
     _raise_failures(run)
 
 
+async def _moved_by_the_kernel(
+    enc: Child, dgst: Child | None, sink: OutputFile, chunk: int
+) -> int | None:
+    """enc's output into the file, and into dgst's stdin, with no byte through this process
+    (children of the async runner only); None when it cannot be done here."""
+    if not isinstance(enc, AsyncChild) or (dgst is not None and not isinstance(dgst, AsyncChild)):
+        return None
+    _, source = enc.pipes
+    copy_to = None if dgst is None else dgst.pipes[0]
+    if source is None or (dgst is not None and copy_to is None):
+        return None
+    try:
+        return await move_into_file(source, sink.fd, copy_to, chunk)
+    except BrokenPipeError as exc:
+        raise ChildGone("openssl dgst closed its input") from exc
+
+
 async def _relay(
-    enc: Child, dgst: Child, sink: Sink | None, run: Run, *, chunk: int, decrypt: bool
+    enc: Child, dgst: Child, sink: Sink | OutputFile | None, run: Run, *, chunk: int, decrypt: bool
 ) -> None:
     """The chain of a small payload, already in the children's stdin: relayed in this task.
 
@@ -168,7 +196,8 @@ async def _relay(
     which their pipes hold until they are read.
     """
     if sink is not None:
-        consumers: list[Sink] = [sink] if decrypt else [sink, dgst.write]
+        write = sink.write if isinstance(sink, OutputFile) else sink
+        consumers: list[Sink] = [write] if decrypt else [write, dgst.write]
         while piece := await enc.read(chunk):
             run.bytes_out += len(piece)
             for write in consumers:

@@ -25,6 +25,7 @@ __all__ = [
     "ChildFailed",
     "OpenSSLError",
     "OpenSSLNotFound",
+    "OutputFailed",
     "StartFailed",
     "UnknownAlgorithm",
     "describe_status",
@@ -91,3 +92,13 @@ def describe_status(returncode: int) -> str:
     except ValueError:
         name = f"signal {-returncode}"
     return f"killed by {name}"
+
+
+class OutputFailed(OpenSSLError):
+    """Raised when the output file refuses a write (full, too large, an I/O error); the
+    ``OSError`` is its ``__cause__`` and :attr:`error`, for the caller, who knows the file's
+    name, to say which file."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"the output file refused a write: {error.strerror or error}")
+        self.error = error

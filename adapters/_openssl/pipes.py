@@ -10,16 +10,37 @@ The size is a wish; where the system refuses it the pipe keeps its default.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
+from functools import partial
 from typing import Final, final
 
 import anyio
 from anyio.lowlevel import checkpoint
 
-__all__ = ["LoopPipe", "close_fds", "sized_pipe"]
+from adapters._openssl.errors import OutputFailed
+
+__all__ = ["LoopPipe", "close_fds", "move_into_file", "sized_pipe"]
 
 _SET_SIZE: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
+
+
+def _find_tee() -> ctypes._NamedFuncPointer | None:
+    """libc's ``tee(2)`` (Linux): it duplicates a pipe's data into another pipe without
+    consuming it, by reference. The standard library has ``os.splice`` but no ``os.tee``."""
+    if not hasattr(os, "splice"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).tee
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+    call.restype = ctypes.c_ssize_t
+    return call
+
+
+_TEE: Final = _find_tee()
 
 
 def sized_pipe(size: int) -> tuple[int, int]:
@@ -79,3 +100,84 @@ class LoopPipe:
         if fd is not None:
             anyio.notify_closing(fd)  # wakes a task waiting on it, instead of leaving it stuck
             close_fds(fd)
+
+    def fileno(self) -> int | None:
+        return self._fd
+
+
+async def move_into_file(
+    source: LoopPipe, file_fd: int, copy_to: LoopPipe | None, max_bytes: int
+) -> int | None:
+    """Move everything ``source`` (a pipe) yields into the file ``file_fd``, and a copy of it
+    into the pipe ``copy_to`` if given, by the kernel alone: ``tee(2)`` duplicates what the
+    pipe holds into ``copy_to``, ``os.splice`` moves the same bytes into the file. No byte is
+    copied into this process, and the event loop is not woken for each piece: one worker
+    thread blocks in the two calls (which release the GIL) until the source ends. The byte
+    count; None, having moved nothing, where the system has no ``tee`` (the caller copies
+    instead). Every local file system takes a ``splice``.
+
+    The thread works on duplicates of the descriptors, which it closes itself, so a caller
+    that is cancelled may leave it behind: it ends as soon as the children are stopped (the
+    source's end, or a broken copy), never writing into a descriptor reused meanwhile.
+    """
+    if copy_to is not None and _TEE is None:
+        return None
+    fds = [source.fileno(), file_fd, None if copy_to is None else copy_to.fileno()]
+    if fds[0] is None or (copy_to is not None and fds[2] is None):
+        raise BrokenPipeError("the pipe is closed")
+    own = [None if fd is None else os.dup(fd) for fd in fds]
+    move = partial(_move, max_bytes, own[0], own[1], own[2])
+    return await anyio.to_thread.run_sync(move, abandon_on_cancel=True, limiter=_movers())
+
+
+def _move(max_bytes: int, source: int | None, file_fd: int | None, copy_to: int | None) -> int:
+    """The blocking loop of :func:`move_into_file`, on descriptors of its own."""
+    assert source is not None
+    assert file_fd is not None
+    moved = 0
+    try:
+        for fd in (source, copy_to):
+            if fd is not None:
+                os.set_blocking(fd, True)  # shared with the loop's end, which waits meanwhile
+        while True:
+            if copy_to is None:
+                count = _into_file(source, file_fd, max_bytes)
+            else:
+                assert _TEE is not None
+                count = int(_TEE(source, copy_to, max_bytes, 0))
+                if count < 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, os.strerror(error))
+                left = count
+                while left:
+                    left -= _into_file(source, file_fd, left)
+            if count == 0:
+                return moved
+            moved += count
+    finally:
+        for fd in (source, copy_to):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.set_blocking(fd, False)
+        close_fds(source, file_fd, *(() if copy_to is None else (copy_to,)))
+
+
+def _into_file(source: int, file_fd: int, count: int) -> int:
+    try:
+        return os.splice(source, file_fd, count)
+    except OSError as exc:
+        raise OutputFailed(exc) from exc
+
+
+_MOVERS: Final = anyio.lowlevel.RunVar[anyio.CapacityLimiter]("movers")
+
+
+def _movers() -> anyio.CapacityLimiter:
+    """The threads that move files' bytes: their own, so that long moves never take the
+    threads the rest of the program's ``to_thread`` calls need."""
+    try:
+        return _MOVERS.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(64)
+        _MOVERS.set(limiter)
+        return limiter

@@ -7,12 +7,16 @@ chain sees while it runs, and becomes its :class:`ChainResult`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, final
 
+import anyio
+
 from adapters._openssl.algorithms import Algorithm
 from adapters._openssl.children import Child, Spawner
+from adapters._openssl.errors import OutputFailed
 from adapters._openssl.password import Password
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "InputBytes",
     "InputFile",
     "Limits",
+    "OutputFile",
     "Plan",
     "Recipe",
     "Run",
@@ -102,6 +107,31 @@ class InputFile:
 
 @final
 @dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A file the output goes to, by its descriptor (the caller opens, renames and closes it).
+
+    With the async runner enc's output is moved into it by the kernel (``splice``, and ``tee``
+    for dgst's copy), never through Python; otherwise :meth:`write` writes a chunk at a time
+    on a worker thread.
+    """
+
+    fd: int
+
+    async def write(self, piece: bytes) -> None:
+        await anyio.to_thread.run_sync(_write_all, self.fd, piece)
+
+
+def _write_all(fd: int, piece: bytes) -> None:
+    view = memoryview(piece)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OutputFailed(exc) from exc
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class InputBytes:
     """A payload of at most :data:`SMALL_INPUT_BYTES` as the source, held whole.
 
@@ -126,7 +156,7 @@ class Plan:
     spawner: Spawner
     password: Password
     source: AsyncIterable[bytes] | InputFile | InputBytes
-    sink: Sink | None
+    sink: Sink | OutputFile | None
     decrypt: bool
     limits: Limits
 

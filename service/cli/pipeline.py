@@ -5,6 +5,9 @@ turns the options into an :class:`~service.pipeline.images.ImageJob`, finds the 
 ``fanout encrypt`` does when ``--encrypt`` is given, calls
 :func:`~service.pipeline.images.run_images`, and prints the manifest: a summary and one line
 per failed image, or one JSON object.
+
+It is longer than ~300 lines because the command's options, the sources file, the live board
+of the stages and the report are one command's, read top to bottom.
 """
 
 from __future__ import annotations

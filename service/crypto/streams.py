@@ -16,9 +16,9 @@ from typing import TypeAlias
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from adapters.openssl import SMALL_INPUT_BYTES, InputBytes, InputFile
+from adapters.openssl import SMALL_INPUT_BYTES, InputBytes, InputFile, OutputFailed, OutputFile
 from service.errors import FanoutError, InvalidInput
-from service.system.files import atomic_writer
+from service.system.files import atomic_writer, refuse_write
 
 __all__ = ["Source", "Target", "opened_source", "opened_target"]
 
@@ -93,7 +93,7 @@ async def _stream_chunks(stream: ByteReceiveStream, chunk_bytes: int) -> AsyncIt
 
 
 @asynccontextmanager
-async def opened_target(target: Target | None) -> AsyncIterator[Write | None]:
+async def opened_target(target: Target | None) -> AsyncIterator[Write | OutputFile | None]:
     """A write function for the target; a path is renamed into place on a clean exit only.
 
     None stays None: no target, only the digest.
@@ -101,8 +101,11 @@ async def opened_target(target: Target | None) -> AsyncIterator[Write | None]:
     if target is None:
         yield None
     elif isinstance(target, str | os.PathLike):
-        async with atomic_writer(target, sync=False) as write:
-            yield write
+        async with atomic_writer(target, sync=False) as writer:
+            try:
+                yield OutputFile(writer.fileno())  # the chain has the kernel move the bytes in
+            except OutputFailed as exc:
+                refuse_write(target, exc.error)
     elif isinstance(target, ByteSendStream):
         yield target.send
     else:

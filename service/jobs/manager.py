@@ -20,6 +20,9 @@ Each run sits in its own cancel scope. ``cancel`` cancels that scope and the job
 ``cancelled``; ``drain`` and leaving the manager cancel it too, but then the job ends
 ``interrupted``: the client did not ask. Leaving the manager leaves queued jobs queued in the
 store, to run when the next manager starts (``drain`` first to end them instead).
+
+It is longer than ~300 lines because it is the manager's whole public face (submit, get, list,
+cancel, artifact, events, drain, stats) over the scheduler's parts, each a few lines.
 """
 
 from __future__ import annotations

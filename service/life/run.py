@@ -1,6 +1,9 @@
 """Run a Life job: settle rule and topology, check the limits, step, and summarise.
 
 This is the one entry point the CLI, the HTTP API and the benchmarks call.
+
+It is longer than ~300 lines because it is Life's one entry: check, settle and step, async and
+blocking, and the result, in the order a run takes them.
 """
 
 from __future__ import annotations

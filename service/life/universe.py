@@ -4,6 +4,9 @@ The infinite universe is stepped in rounds as a bounded plane with a dead margin
 cells around the live cells: nothing travels faster than one cell a generation, so ``k``
 generations on that plane equal ``k`` generations of the infinite universe. Between rounds
 the grid is cut back to the live cells, so it follows the pattern as it grows or shrinks.
+
+It is longer than ~300 lines because placement, the rule's fit and both steppers (async and
+blocking) share one notion of a bounded grid's coordinates, which splitting would repeat.
 """
 
 from __future__ import annotations

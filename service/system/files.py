@@ -23,13 +23,20 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO, Final, NoReturn, ParamSpec, TypeVar
+from typing import IO, BinaryIO, Final, NoReturn, ParamSpec, TypeVar, final
 
 import anyio
 
 from service.errors import FanoutError, InvalidInput
 
-__all__ = ["PARTIAL", "atomic_file", "atomic_writer", "write_atomic"]
+__all__ = [
+    "PARTIAL",
+    "AtomicWriter",
+    "atomic_file",
+    "atomic_writer",
+    "refuse_write",
+    "write_atomic",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -71,11 +78,35 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, sync: bool = True
     return len(data)
 
 
+@final
+class AtomicWriter:
+    """What ``atomic_writer`` yields: ``await writer(piece)``, and the partial file's ``fileno``
+    for a caller that has the kernel move data into it (``os.splice``)."""
+
+    __slots__ = ("_file", "_target")
+
+    def __init__(self, file: anyio.AsyncFile[bytes], target: Path) -> None:
+        self._file = file
+        self._target = target
+
+    def __repr__(self) -> str:
+        return f"<AtomicWriter {os.fspath(self._target)!r}>"
+
+    async def __call__(self, piece: bytes) -> None:
+        try:
+            await self._file.write(piece)
+        except OSError as exc:
+            _refuse(self._target, exc)
+
+    def fileno(self) -> int:
+        return self._file.wrapped.fileno()
+
+
 @asynccontextmanager
 async def atomic_writer(
     path: str | os.PathLike[str], *, sync: bool = True
-) -> AsyncIterator[Callable[[bytes], Awaitable[None]]]:
-    """An async ``write(piece)`` into ``path``'s new content, which replaces it on a clean exit.
+) -> AsyncIterator[AtomicWriter]:
+    """An async ``writer(piece)`` into ``path``'s new content, which replaces it on a clean exit.
 
     The file is opened, synced and renamed on worker threads; the pieces are written through
     anyio's file, so a slow disk never blocks the event loop.
@@ -86,21 +117,12 @@ async def atomic_writer(
         file = await anyio.open_file(partial, "xb")
     except OSError as exc:
         _refuse(target, exc)
-
-    async def write(piece: bytes) -> None:
-        try:
-            await file.write(piece)
-        except OSError as exc:
-            _refuse(target, exc)
-
     try:
         async with file:
-            yield write
+            yield AtomicWriter(file, target)
             await _on_disk_async(target, file.flush)
             if sync:
-                await _on_disk_async(
-                    target, anyio.to_thread.run_sync, os.fsync, file.wrapped.fileno()
-                )
+                await _on_disk_async(target, anyio.to_thread.run_sync, _synced(file.wrapped))
         await _on_disk_async(target, anyio.to_thread.run_sync, _renamed(partial, target))
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -120,7 +142,7 @@ def _renamed(partial: Path, target: Path) -> Callable[[], None]:
     return lambda: os.replace(partial, target)
 
 
-def _synced(file: BinaryIO) -> Callable[[], None]:
+def _synced(file: IO[bytes]) -> Callable[[], None]:
     return lambda: os.fsync(file.fileno())
 
 
@@ -142,6 +164,12 @@ async def _on_disk_async(
         return await call(*args, **kwargs)
     except OSError as exc:
         _refuse(target, exc)
+
+
+def refuse_write(target: str | os.PathLike[str], exc: OSError) -> NoReturn:
+    """The error this module raises for ``exc`` on ``target``: for a caller that wrote into
+    one of its files by other means (``os.splice``) and was refused."""
+    _refuse(Path(target), exc)
 
 
 def _refuse(target: Path, exc: OSError) -> NoReturn:

@@ -22,6 +22,9 @@ strategies. One request, one plan, from there:
    in one trip, so its work takes nothing of the GIL the event loop needs; without them, or
    for a long serial run (which reports progress), in one trip to a worker thread. A run that
    fans out comes back to the event loop for its workers.
+
+It is longer than ~300 lines because it is one kind read in order: the checks of ``check``,
+the request of ``admit``, the plan and the three ways a plan runs.
 """
 
 from __future__ import annotations
