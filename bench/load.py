@@ -344,7 +344,7 @@ async def _stop_draining(daemon: Spawned) -> Stop:
         for _ in range(2):
             jobs.append(await client.submit("encrypt", SLOW_ENCRYPT, password=PASSWORD))
         with anyio.fail_after(WAIT_S):
-            while (await client.get(jobs[0].id)).status is JobState.QUEUED:  # noqa: ASYNC110
+            while (await client.get(jobs[0].id)).status is JobState.QUEUED:  # noqa: ASYNC110  # polling: there is no event to wait on
                 await anyio.sleep(0.05)
     return await stop(daemon, [job.id for job in jobs], within_s=STOP_S)
 

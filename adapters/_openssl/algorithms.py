@@ -64,14 +64,14 @@ class OpenSSL:
 
     def cipher_names(self, *, allow_legacy: bool) -> list[str]:
         """The canonical cipher names, sorted; legacy ones only when allowed."""
-        return _names(self.ciphers.values(), allow_legacy)
+        return _names(self.ciphers.values(), allow_legacy=allow_legacy)
 
     def digest_names(self, *, allow_legacy: bool) -> list[str]:
         """The canonical digest names, sorted; legacy ones only when allowed."""
-        return _names(self.digests.values(), allow_legacy)
+        return _names(self.digests.values(), allow_legacy=allow_legacy)
 
 
-def _names(algorithms: Iterable[Algorithm], allow_legacy: bool) -> list[str]:
+def _names(algorithms: Iterable[Algorithm], *, allow_legacy: bool) -> list[str]:
     return sorted({a.name for a in algorithms if allow_legacy or not a.legacy})
 
 
@@ -83,7 +83,7 @@ def _lookup(
         raise AlgorithmRefused(kind, name, refused[key][1])
     algorithm = offered.get(key)
     if algorithm is None:
-        raise UnknownAlgorithm(kind, name, _names(offered.values(), allow_legacy))
+        raise UnknownAlgorithm(kind, name, _names(offered.values(), allow_legacy=allow_legacy))
     if algorithm.legacy and not allow_legacy:
         raise AlgorithmRefused(kind, name, _LEGACY_REASON, needs_legacy=True)
     return algorithm

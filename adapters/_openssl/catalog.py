@@ -25,6 +25,7 @@ import subprocess
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from types import MappingProxyType
 from typing import Final
 
@@ -119,7 +120,10 @@ def _probe(binary: str) -> OpenSSL:
     version, version_info = _version(binary)
     providers = version_info >= (3,)
     with ThreadPoolExecutor(4, thread_name_prefix="openssl-probe") as pool:
-        listings = [pool.submit(_listing, kind, binary, providers) for kind in (CIPHERS, DIGESTS)]
+        listings = [
+            pool.submit(partial(_listing, kind, binary, providers=providers))
+            for kind in (CIPHERS, DIGESTS)
+        ]
         accepted = [pool.submit(_accepted, kind, binary) for kind in (CIPHERS, DIGESTS)]
     ciphers, refused_ciphers = _catalog(
         CIPHERS, listings[0].result(), accepted[0].result(), providers=providers
@@ -153,7 +157,7 @@ def _version(binary: str) -> tuple[str, tuple[int, ...]]:
 def _catalog(
     kind: Kind, listing: str, accepted: frozenset[str] | None, *, providers: bool
 ) -> tuple[Mapping[str, Algorithm], Refused]:
-    groups, alias_lines = parse_listing(listing, providers)
+    groups, alias_lines = parse_listing(listing, provided=providers)
     offered: dict[str, Algorithm] = {}
     refused: dict[str, tuple[Algorithm, str]] = {}
     for names, provider in with_aliases(groups, alias_lines):
@@ -170,7 +174,7 @@ def _catalog(
     return MappingProxyType(offered), MappingProxyType(refused)
 
 
-def _listing(kind: Kind, binary: str, providers: bool) -> str:
+def _listing(kind: Kind, binary: str, *, providers: bool) -> str:
     if providers:
         result = _run(binary, "list", kind.listing, *LEGACY_FLAGS)
         if result.returncode == 0:

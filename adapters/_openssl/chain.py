@@ -67,7 +67,7 @@ async def run_chain(
     try:
         with anyio.move_on_after(limits.timeout_s):
             await _wire(Plan(recipe, spawner, password, source, sink, decrypt, limits), run)
-            return _finish(run, sink is None)
+            return _finish(run, digest_only=sink is None)
         raise ChainTimeout(
             f"openssl ran past its time limit of {limits.timeout_s:g} s (crypto.timeout_s) "
             "and was stopped"
@@ -247,7 +247,7 @@ def _raise_failures(run: Run) -> None:
             raise ChildFailed(child.role, child.returncode, summarise(child.role, stderr))
 
 
-def _finish(run: Run, digest_only: bool) -> ChainResult:
+def _finish(run: Run, *, digest_only: bool) -> ChainResult:
     _raise_failures(run)
     text = run.digest_out.decode(errors="replace").strip()
     digest = text.split(" ", 1)[0].lower()

@@ -22,7 +22,7 @@ _PROVIDED_LINE: Final = re.compile(
 Group: TypeAlias = tuple[tuple[str, ...], str]  # lowercase names in openssl's order, provider
 
 
-def parse_listing(text: str, provided: bool) -> tuple[list[Group], dict[str, str]]:
+def parse_listing(text: str, *, provided: bool) -> tuple[list[Group], dict[str, str]]:
     """The algorithms of ``openssl list -…-algorithms``, and its "alias => name" lines.
 
     OpenSSL 3 prints a "Legacy:" section (the old static name table, and the alias lines) and a

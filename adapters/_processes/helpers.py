@@ -25,5 +25,5 @@ def stop_helpers() -> None:
     # Private on purpose: Python has no public way to stop either (3.11 to 3.13). ``_stop`` is
     # what CPython's own tests use: close the "alive" pipe, then wait for the process; it does
     # nothing when this process never started one.
-    forkserver._forkserver._stop()  # type: ignore[attr-defined]
-    resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]  # private: see the comment above
+    resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]  # private: see the comment above

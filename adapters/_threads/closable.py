@@ -143,7 +143,7 @@ class ClosableQueue(Generic[T]):
     def _get(self, timeout: float | None, give_up: Callable[[], bool]) -> T:
         _check_timeout(timeout)
         with self._lock:
-            ready = lambda: bool(self._items) or self._closed or give_up()  # noqa: E731
+            ready = lambda: bool(self._items) or self._closed or give_up()  # noqa: E731  # one line reads better than a def
             if not self._not_empty.wait_for(ready, timeout):
                 raise queue.Empty(f"queue still empty after {timeout} s")
             if not self._items:

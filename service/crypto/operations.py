@@ -95,7 +95,16 @@ async def encrypt(
     ``target`` None: the book's chain - the ciphertext goes from enc to dgst through an OS
     pipe and only its digest comes back.
     """
-    return await _run(source, target, password, cipher, digest, iterations, settings, False)
+    return await _run(
+        source,
+        target,
+        password=password,
+        cipher=cipher,
+        digest=digest,
+        iterations=iterations,
+        settings=settings,
+        decrypt=False,
+    )
 
 
 async def decrypt(
@@ -109,7 +118,16 @@ async def decrypt(
     settings: CryptoSettings | None = None,
 ) -> CryptoResult:
     """Decrypt ``source`` into ``target``; the digest is of the ciphertext read."""
-    return await _run(source, target, password, cipher, digest, iterations, settings, True)
+    return await _run(
+        source,
+        target,
+        password=password,
+        cipher=cipher,
+        digest=digest,
+        iterations=iterations,
+        settings=settings,
+        decrypt=True,
+    )
 
 
 async def openssl_for(settings: CryptoSettings) -> OpenSSL:
@@ -148,6 +166,7 @@ def check_algorithm(settings: CryptoSettings, kind: Literal["cipher", "digest"],
 async def _run(
     source: Source,
     target: Target | None,
+    *,
     password: str | bytes | Password,
     cipher: str | None,
     digest: str | None,

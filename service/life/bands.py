@@ -42,7 +42,7 @@ def halo_depth(band_rows: int, generations: int) -> int:
     return max(1, min(generations, round(math.sqrt(8 * band_rows))))
 
 
-def with_halo(words: Words, band: Band, halo: int, wrap_y: bool) -> Words:
+def with_halo(words: Words, band: Band, halo: int, *, wrap_y: bool) -> Words:
     r"""The band's rows with ``halo`` rows either side: wrapped on a torus, cut at a plane's edges.
 
     A plane's halo stops at the grid's first and last rows instead of being padded with dead
@@ -50,13 +50,13 @@ def with_halo(words: Words, band: Band, halo: int, wrap_y: bool) -> Words:
     edge every cell stays dead in every generation, as the kernel assumes beyond the rows it
     is given. The band starts :func:`halo_rows`\ ``[0]`` rows into the piece.
     """
-    above, below = halo_rows(band, halo, words.shape[0], wrap_y)
+    above, below = halo_rows(band, halo, words.shape[0], wrap_y=wrap_y)
     piece = np.empty((above + band.rows + below, words.shape[1]), dtype=words.dtype)
     fill_rows(words, band.start - above, piece)
     return piece
 
 
-def halo_rows(band: Band, halo: int, height: int, wrap_y: bool) -> tuple[int, int]:
+def halo_rows(band: Band, halo: int, height: int, *, wrap_y: bool) -> tuple[int, int]:
     """How many halo rows go above and below the band (fewer at a plane's edges)."""
     if wrap_y:
         return halo, halo

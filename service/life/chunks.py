@@ -71,8 +71,8 @@ class BandJob:
 
 def run_band(job: BandJob) -> int:
     """Compute one band; returns the number of rows written."""
-    source: Words = _array(job.source)  # type: ignore[assignment]
-    target: Words = _array(job.target)  # type: ignore[assignment]
+    source: Words = _array(job.source)  # type: ignore[assignment]  # attached shared memory is uint64 words, which the stubs cannot say
+    target: Words = _array(job.target)  # type: ignore[assignment]  # attached shared memory is uint64 words, which the stubs cannot say
     rule = _rule(job.birth, job.survival)
     halo = 0 if job.whole else job.generations
     if job.engine == "bitpacked":
@@ -85,8 +85,8 @@ def run_band(job: BandJob) -> int:
     if job.whole:
         target[...] = step(source, job.width, job.generations, job.wrap_x, job.wrap_y, rule)
         return job.band.rows
-    above, below = halo_rows(job.band, halo, source.shape[0], job.wrap_y)
-    piece = with_halo(source, job.band, halo, job.wrap_y)
+    above, below = halo_rows(job.band, halo, source.shape[0], wrap_y=job.wrap_y)
+    piece = with_halo(source, job.band, halo, wrap_y=job.wrap_y)
     shrink = (above == halo, below == halo)
     stepped = step(piece, job.width, job.generations, job.wrap_x, False, rule, shrink=shrink)
     target[job.band.start : job.band.stop] = stepped[above : above + job.band.rows]

@@ -175,7 +175,7 @@ class FanoutStepper:
         ):
             one.array[...] = initial
             blocks = {one.spec: one, two.spec: two}
-            yield one.spec, two.spec, lambda grid: blocks[grid].array.copy()  # type: ignore[index]
+            yield one.spec, two.spec, lambda grid: blocks[grid].array.copy()  # type: ignore[index]  # the specs are the keys: numpy's stubs type them loosely
 
 
 @final

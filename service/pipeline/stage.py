@@ -89,7 +89,7 @@ class Stage:
         if self.runner == "async":
             call = lambda: self.fn(value)  # noqa: E731 - one line reads better than a def
         else:
-            call = lambda: to_process.run_sync(  # noqa: E731
+            call = lambda: to_process.run_sync(  # noqa: E731  # one line reads better than a def
                 self.fn, value, cancellable=True, limiter=limiter
             )
         if self.timeout_s is None:

@@ -421,7 +421,7 @@ def test_host_patterns() -> None:
 )
 def test_a_bad_policy_names_the_bad_value(options: dict[str, object], named: str) -> None:
     with pytest.raises(ValueError, match=named):
-        Policy(**options)  # type: ignore[arg-type]
+        Policy(**options)  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
 
 
 # --- local files -------------------------------------------------------------------------

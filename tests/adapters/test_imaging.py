@@ -250,7 +250,7 @@ def test_sixteen_bit_grey_is_scaled_not_clipped() -> None:
     grey = Image.new("I;16", (40, 40), 20000)
     image = decode(resize(encode(grey, "PNG"), Box(20, 20), format="png"))
     assert image.mode == "L"
-    assert 70 <= image.getpixel((10, 10)) <= 85  # type: ignore[operator]
+    assert 70 <= image.getpixel((10, 10)) <= 85  # type: ignore[operator]  # an L image's pixel is an int; Pillow's stubs allow tuples
 
 
 def test_cmyk_jpeg_becomes_rgb() -> None:
@@ -345,7 +345,7 @@ def test_errors_are_never_transient() -> None:
 )
 def test_bad_arguments(landscape_jpeg: bytes, options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        resize(landscape_jpeg, BOX, **options)  # type: ignore[arg-type]
+        resize(landscape_jpeg, BOX, **options)  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
 
 
 def test_boxes_past_what_the_output_allows() -> None:

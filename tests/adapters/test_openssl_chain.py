@@ -85,7 +85,7 @@ class Collect:
 async def encrypt(binary: OpenSSL, runner: str, data: bytes, **kw: object) -> tuple[bytes, str]:
     sink = Collect()
     result = await run_chain(
-        recipe(binary, **kw),  # type: ignore[arg-type]
+        recipe(binary, **kw),  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
         spawner(runner),
         Password(SECRET),
         chunks(data),
@@ -115,7 +115,7 @@ async def stalled(first: bytes) -> AsyncIterator[bytes]:
 async def wait_for_children(count: int) -> list[int]:
     with anyio.fail_after(10):
         # Polling /proc: nothing in this process signals that the children have started.
-        while len(pids := sorted(child_pids())) < count:  # noqa: ASYNC110
+        while len(pids := sorted(child_pids())) < count:  # noqa: ASYNC110  # polling: there is no event to wait on
             await anyio.sleep(0.01)
     return pids
 
@@ -125,7 +125,7 @@ async def read_after_exec(pid: int) -> bytes:
     this process, or as nothing."""
     with anyio.fail_after(10):
         # Polling /proc: nothing in this process signals the exec.
-        while b"openssl" not in (cmdline := read_proc(pid, "cmdline")):  # noqa: ASYNC110
+        while b"openssl" not in (cmdline := read_proc(pid, "cmdline")):  # noqa: ASYNC110  # polling: there is no event to wait on
             await anyio.sleep(0.005)
     return cmdline + read_proc(pid, "environ")
 

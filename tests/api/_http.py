@@ -108,5 +108,5 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within_s: float = 
     """Poll ``check`` until it holds; fail after ``within_s`` (a hang guard, not a timing)."""
     with anyio.fail_after(within_s):
         # Polling on purpose: the state looked at lives in the daemon, with no event to await.
-        while not await check():  # noqa: ASYNC110
+        while not await check():  # noqa: ASYNC110  # polling: there is no event to wait on
             await anyio.sleep(0.02)

@@ -162,7 +162,7 @@ async def test_an_interrupted_result_leaves_no_file(tmp_path: Path, number: sign
         ) as process:
             with anyio.fail_after(60):
                 # Polling the directory: the partial file appearing is the only sign.
-                while not any(target.parent.iterdir()):  # noqa: ASYNC110
+                while not any(target.parent.iterdir()):  # noqa: ASYNC110  # polling: there is no event to wait on
                     await anyio.sleep(0.002)
             process.send_signal(number)
             code = await process.wait()

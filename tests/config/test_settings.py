@@ -114,9 +114,9 @@ def test_fanout_variables_without_double_underscore_are_ignored() -> None:
 def test_settings_are_frozen() -> None:
     settings = load_settings(environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.life = LifeSettings()  # type: ignore[misc]
+        settings.life = LifeSettings()  # type: ignore[misc]  # frozen on purpose: the assignment must fail
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.life.max_cells = 1  # type: ignore[misc]
+        settings.life.max_cells = 1  # type: ignore[misc]  # frozen on purpose: the assignment must fail
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ def test_a_table_is_merged_over_earlier_layers_and_stays_frozen(tmp_path: Path) 
     assert dict(settings.pipeline.destinations) == {"a": "/a", "b": "/b"}
     assert hash(settings) == hash(load_settings(path, environ={}, overrides=overrides))
     with pytest.raises(TypeError):
-        settings.pipeline.destinations["c"] = "/c"  # type: ignore[index]
+        settings.pipeline.destinations["c"] = "/c"  # type: ignore[index]  # read-only on purpose: the write must fail
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,7 @@ async def test_bad_requests_are_refused_before_anything_runs(
     before = child_pids()
     call: dict[str, object] = {"password": SECRET, "settings": settings, **options}
     with pytest.raises(error, match=message):
-        await encrypt(b"payload", None, **call)  # type: ignore[arg-type]
+        await encrypt(b"payload", None, **call)  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
     assert child_pids() == before
 
 

@@ -62,5 +62,5 @@ async def eventually(check: Callable[[], bool], *, timeout_s: float = 5) -> None
     """Wait until ``check()`` holds (for state owned by the manager's own tasks)."""
     # Polling, as the state is the manager's own and signals no change; bounded by the timeout.
     with anyio.fail_after(timeout_s):
-        while not check():  # noqa: ASYNC110
+        while not check():  # noqa: ASYNC110  # polling: there is no event to wait on
             await anyio.sleep(0.005)

@@ -95,7 +95,7 @@ async def test_a_subscriber_that_never_reads_does_not_hold_the_job_back(tmp_path
                 done = await finished(manager, job.id)
             rest = [snapshot async for snapshot in stalled]
         finally:
-            await stalled.aclose()  # type: ignore[attr-defined]
+            await stalled.aclose()  # type: ignore[attr-defined]  # an async generator, typed as the iterator it is used as
     assert done.status is JobState.SUCCEEDED
     assert rest[-1] == done
     assert len(rest) <= 16 + 3

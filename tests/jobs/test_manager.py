@@ -296,7 +296,7 @@ async def test_a_job_that_ends_while_the_store_is_locked_is_kept_once_it_is_free
             holder.execute("ROLLBACK")
             with anyio.fail_after(10):
                 # Polling: the manager stores it again by itself, with no event to await.
-                while await store.get(job.id) != ended:  # noqa: ASYNC110
+                while await store.get(job.id) != ended:  # noqa: ASYNC110  # polling: there is no event to wait on
                     await anyio.sleep(0.05)
     finally:
         holder.close()

@@ -24,7 +24,7 @@ def test_a_band_is_a_frozen_value() -> None:
     assert Band(1, 2) == Band(1, 2)
     assert len({Band(1, 2), Band(1, 2), Band(2, 3)}) == 2
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Band(1, 2).start = 0  # type: ignore[misc]
+        Band(1, 2).start = 0  # type: ignore[misc]  # frozen on purpose: the assignment must fail
 
 
 @pytest.mark.parametrize("rows", [1, 8, 512, 4096])
@@ -49,23 +49,23 @@ def test_halo_depth_is_at_least_one() -> None:
 
 def test_with_halo_wraps_on_a_torus_and_stops_at_a_planes_edges() -> None:
     words = np.arange(1, 6, dtype=np.uint64).reshape(5, 1)
-    assert with_halo(words, Band(0, 2), 2, True).ravel().tolist() == [4, 5, 1, 2, 3, 4]
-    assert halo_rows(Band(0, 2), 2, 10, True)[0] == 2
-    assert with_halo(words, Band(0, 2), 2, False).ravel().tolist() == [1, 2, 3, 4]
-    assert halo_rows(Band(0, 2), 2, 10, False)[0] == 0
-    assert with_halo(words, Band(3, 5), 2, False).ravel().tolist() == [2, 3, 4, 5]
-    assert halo_rows(Band(3, 5), 2, words.shape[0], False)[0] == 2
+    assert with_halo(words, Band(0, 2), 2, wrap_y=True).ravel().tolist() == [4, 5, 1, 2, 3, 4]
+    assert halo_rows(Band(0, 2), 2, 10, wrap_y=True)[0] == 2
+    assert with_halo(words, Band(0, 2), 2, wrap_y=False).ravel().tolist() == [1, 2, 3, 4]
+    assert halo_rows(Band(0, 2), 2, 10, wrap_y=False)[0] == 0
+    assert with_halo(words, Band(3, 5), 2, wrap_y=False).ravel().tolist() == [2, 3, 4, 5]
+    assert halo_rows(Band(3, 5), 2, words.shape[0], wrap_y=False)[0] == 2
 
 
 def test_a_halo_deeper_than_the_torus_wraps_round_it_again() -> None:
     words = np.arange(1, 4, dtype=np.uint64).reshape(3, 1)
-    piece = with_halo(words, Band(1, 2), 4, True)
+    piece = with_halo(words, Band(1, 2), 4, wrap_y=True)
     assert piece.ravel().tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3]
-    assert halo_rows(Band(1, 2), 4, words.shape[0], True)[0] == 4
+    assert halo_rows(Band(1, 2), 4, words.shape[0], wrap_y=True)[0] == 4
     assert piece[4, 0] == words[1, 0]
 
 
 def test_a_halo_deeper_than_the_plane_stops_at_both_edges() -> None:
     words = np.arange(1, 4, dtype=np.uint64).reshape(3, 1)
-    assert with_halo(words, Band(1, 2), 4, False).ravel().tolist() == [1, 2, 3]
-    assert halo_rows(Band(1, 2), 4, words.shape[0], False)[0] == 1
+    assert with_halo(words, Band(1, 2), 4, wrap_y=False).ravel().tolist() == [1, 2, 3]
+    assert halo_rows(Band(1, 2), 4, words.shape[0], wrap_y=False)[0] == 1

@@ -93,7 +93,7 @@ def test_a_band_at_any_depth_equals_the_reference_rows(
     )
     assert run_band(job) == band.rows
     expected = ReferenceEngine().advance(cells, rule, generations, wrap_x=wrap_x, wrap_y=wrap_y)
-    got = unpack(target.array, width)  # type: ignore[arg-type]
+    got = unpack(target.array, width)  # type: ignore[arg-type]  # uint64 words of shared memory, which the stubs cannot say
     np.testing.assert_array_equal(got[band.start : band.stop], expected[band.start : band.stop])
     outside = np.delete(target.array, np.s_[band.start : band.stop], axis=0)
     assert (outside == np.uint64(2**64 - 1)).all(), "rows outside the band were written"
@@ -108,7 +108,7 @@ def test_a_whole_band_wraps_by_itself(engine: str, wrap: bool) -> None:
     )
     assert run_band(job) == 9
     expected = ReferenceEngine().advance(cells, HIGHLIFE, 6, wrap_x=wrap, wrap_y=wrap)
-    np.testing.assert_array_equal(unpack(target.array, 70), expected)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(unpack(target.array, 70), expected)  # type: ignore[arg-type]  # uint64 words of shared memory, which the stubs cannot say
 
 
 @settings(max_examples=40, deadline=None)

@@ -143,9 +143,9 @@ def test_gif_copies_frames_from_a_source_that_reuses_its_buffer(tmp_path: Path) 
 def test_cell_size_out_of_range_is_refused(tmp_path: Path, cell_size: object) -> None:
     message = f"cell_size {cell_size!r} is out of range: must be an integer 1 to 64"
     with pytest.raises(InvalidInput, match=message):
-        render_png(grid(2, 2, []), tmp_path / "x.png", cell_size=cell_size)  # type: ignore[arg-type]
+        render_png(grid(2, 2, []), tmp_path / "x.png", cell_size=cell_size)  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
     with pytest.raises(InvalidInput, match=message):
-        render_gif([grid(2, 2, [])], tmp_path / "x.gif", cell_size=cell_size)  # type: ignore[arg-type]
+        render_gif([grid(2, 2, [])], tmp_path / "x.gif", cell_size=cell_size)  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
     assert list(tmp_path.iterdir()) == []
 
 

@@ -230,7 +230,7 @@ async def test_cancellation_stops_every_worker_and_leaves_nothing_running(
             async def cancel_soon() -> None:
                 await started.wait()
                 with anyio.fail_after(10):
-                    while not all(marker.exists() for marker in markers):  # noqa: ASYNC110
+                    while not all(marker.exists() for marker in markers):  # noqa: ASYNC110  # polling: there is no event to wait on
                         await anyio.sleep(0.02)  # until both process workers hold an item
                 group.cancel_scope.cancel()
 
@@ -259,7 +259,7 @@ async def test_bad_stages_are_refused() -> None:
         return value
 
     with pytest.raises(ValueError, match="runner 'fiber': choose async, thread, process"):
-        Stage("x", noop, runner="fiber")  # type: ignore[arg-type]
+        Stage("x", noop, runner="fiber")  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
     with pytest.raises(ValueError, match="workers 0: must be at least 1"):
         Stage("x", noop, workers=0)
     with pytest.raises(ValueError, match="at least one stage"):

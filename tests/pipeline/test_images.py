@@ -68,7 +68,7 @@ async def test_images_arrive_resized_and_every_trouble_is_reported(
             Destination(tmp_path),
             JOB,
             settings=SETTINGS,
-            engine=engine,  # type: ignore[arg-type]
+            engine=engine,  # type: ignore[arg-type]  # a wrong type on purpose: the refusal is the test
         )
     by_path = {o.source.removeprefix(served.base): o for o in manifest.outcomes}
     assert manifest.succeeded == 9  # eight photos and the flaky one

@@ -110,7 +110,7 @@ def test_every_answer_is_documented_and_none_is_a_5xx(
 
 def test_job_workflows_answer_as_documented(daemon: Spawned) -> None:
     # The machine's class is made from the document at run time: mypy cannot follow it.
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]  # made from the document at run time
         def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return {"base_url": daemon.url, "headers": AUTH, "timeout": REQUEST_TIMEOUT_S}
 

@@ -30,6 +30,7 @@ the request of ``admit``, the plan and the three ways a plan runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, final
 
@@ -177,7 +178,7 @@ class LifeKind:
         if isinstance(ran, LifeResult):
             return Outcome(_summary(ran, request), path, media_type, synced=True)
         result = await step_plan(ran, limits=limits, progress=context.progress)
-        await to_thread.run_sync(_write, result, request.png, path)
+        await to_thread.run_sync(partial(_write, result, path, png=request.png))
         return Outcome(_summary(result, request), path, media_type)
 
 
@@ -400,7 +401,7 @@ def _step_and_write(
 ) -> LifeResult:
     """A serial plan stepped where this runs, its artifact written and synced (blocking)."""
     result = step_plan_blocking(plan, limits=limits, progress=progress)
-    _write(result, request.png, path)
+    _write(result, path, png=request.png)
     sync_artifact(path)
     return result
 
@@ -412,7 +413,7 @@ def _summary(result: LifeResult, request: LifeRequest) -> dict[str, Any]:
     return summary
 
 
-def _write(result: LifeResult, png: bool, path: Path) -> None:
+def _write(result: LifeResult, path: Path, *, png: bool) -> None:
     if png:
         render_png(result.pattern.cells, path)
     else:

@@ -59,7 +59,7 @@ def step_band(
     """
     from service.life.engines._kernel import advance_padded
 
-    above, below = halo_rows(band, halo, source.shape[0], wrap_y) if halo else (0, 0)
+    above, below = halo_rows(band, halo, source.shape[0], wrap_y=wrap_y) if halo else (0, 0)
     rows, n = above + band.rows + below, source.shape[1]
     birth, survival = rule.birth_mask, rule.survival_mask
     with lend(rows + 2, n + 2) as (current, following):

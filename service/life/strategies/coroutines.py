@@ -49,7 +49,7 @@ class Coroutines(StrategyBase):
         except BaseExceptionGroup as group_error:
             # One failing chunk cancels its siblings; the caller wants that chunk's error.
             raise _first_leaf(group_error) from None
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot was filled, or the group raised
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -87,7 +87,7 @@ class ThreadPerChunk(StrategyBase):
         self._join(threads)
         if (error := first_error(errors)) is not None:
             raise error
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot was filled, or the group raised
 
     def _join(self, threads: list[threading.Thread]) -> None:
         """Join every thread; on cancellation tell the ones not yet started to skip their work."""

@@ -273,7 +273,7 @@ def test_params_refuse_unknown_fields_and_are_frozen() -> None:
         msgspec.convert({"pattern": GLIDER, "generations": -1}, LifeParams)
     params = msgspec.convert({"random": "8x8:0.5:1", "generations": 2}, LifeParams)
     with pytest.raises(AttributeError):
-        params.generations = 3  # type: ignore[misc]
+        params.generations = 3  # type: ignore[misc]  # frozen on purpose: the assignment must fail
     assert KIND.timeout_s(Settings()) is None
 
 

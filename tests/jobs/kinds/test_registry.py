@@ -15,7 +15,7 @@ def test_every_kind_of_the_model_is_registered_in_its_order() -> None:
     assert tuple(KINDS) == model.KINDS
     assert all(kind.name == name for name, kind in KINDS.items())
     with pytest.raises(TypeError):
-        KINDS["other"] = KINDS["life"]  # type: ignore[index]
+        KINDS["other"] = KINDS["life"]  # type: ignore[index]  # read-only on purpose: the write must fail
 
 
 @pytest.mark.parametrize("name", model.KINDS)

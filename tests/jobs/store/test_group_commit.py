@@ -39,7 +39,7 @@ class _Log:
 async def _until(check: Callable[[], bool]) -> None:
     # Polling: the state watched is the commit's own and signals no change.
     with anyio.fail_after(5):
-        while not check():  # noqa: ASYNC110
+        while not check():  # noqa: ASYNC110  # polling: there is no event to wait on
             await anyio.sleep(0.001)
 
 

@@ -183,7 +183,7 @@ def started(directory: Path) -> int:
 
 async def cancel_once_a_job_started(scope: anyio.CancelScope, directory: Path) -> None:
     # The jobs may run in other processes: a file is the one signal every strategy can give.
-    while not started(directory):  # noqa: ASYNC110
+    while not started(directory):  # noqa: ASYNC110  # polling: there is no event to wait on
         await anyio.sleep(0.005)
     scope.cancel()
 
