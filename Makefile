@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.life
 	$(BIN)/python -m bench.life_strategies
 	$(BIN)/python -m bench.crypto
+	$(BIN)/python -m bench.command
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.load

@@ -7,7 +7,6 @@ up in anything the command printed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import select
@@ -24,8 +23,9 @@ from typing import Any, Final, final
 import pytest
 
 from tests._sealed import sealed
+from tests.cli._command import environment, one_json_line
+from tests.fixtures import PASSWORD
 
-PASSWORD: Final = "correct horse battery staple"
 WITH_PASSWORD: Final = {"FANOUT_PASSWORD": PASSWORD}
 ITERATIONS: Final = ("--iterations", "1000")
 PLAINTEXT: Final = bytes(range(256)) * 1200  # 300 KiB: more than one 256 KiB chunk
@@ -56,17 +56,6 @@ class Outcome:
 
     def json(self) -> dict[str, Any]:
         return one_json_line(self.out.decode())
-
-
-def one_json_line(text: str) -> dict[str, Any]:
-    assert text.count("\n") == 1, text
-    summary: dict[str, Any] = json.loads(text)
-    return summary
-
-
-def environment(extra: Mapping[str, str] | None) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FANOUT_")}
-    return environ | dict(extra or {})
 
 
 def assert_no_secret(printed: bytes, environ: Mapping[str, str]) -> None:

@@ -21,9 +21,10 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from PIL import Image
 
+from tests.cli._command import environment
+from tests.fixtures import PASSWORD
 from tests.pipeline._server import Served, jpeg, serve
 
-PASSWORD: Final = "correct horse battery staple"
 ON_LOOPBACK: Final = {"FANOUT_PIPELINE__ALLOW_PRIVATE": "true"}
 ITEM_KEYS: Final = [
     "source", "dest", "name", "width", "height", "bytes", "attempts", "stage", "error"
@@ -42,11 +43,6 @@ class Run:
         assert self.out.count("\n") == 1, self.out
         manifest: dict[str, Any] = json.loads(self.out)
         return manifest
-
-
-def environment(extra: Mapping[str, str]) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FANOUT_")}
-    return environ | dict(extra)
 
 
 def fanout(*argv: str | Path, stdin: str = "", env: Mapping[str, str] = ON_LOOPBACK) -> Run:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -180,3 +180,16 @@ async def check_refused(case: Case, caplog: pytest.LogCaptureFixture) -> None:
         assert words in error["message"], error
     # A refusal leaves no job behind, except an upload's, which ran to find its fault.
     assert not listed.jobs or case.target.startswith((b"/v1/jobs/encrypt", b"/v1/jobs/decrypt"))
+
+
+def refusal_test(**groups: list[Any]) -> Callable[..., Awaitable[None]]:
+    """The test every table module has: each row of ``groups`` sent, and its answer checked."""
+
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("case", grouped(**groups))
+    async def test_refused_with_a_status_and_a_message(
+        case: Case, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        await check_refused(case, caplog)
+
+    return test_refused_with_a_status_and_a_message

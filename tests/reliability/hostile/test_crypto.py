@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
-import pytest
-
 from service.jobs.kinds._payload import MAX_DATA_CHARS
 from tests.reliability.hostile._cases import (
     JSON,
     OCTETS,
     PASSWORD,
-    Case,
-    check_refused,
     encrypt,
-    grouped,
+    refusal_test,
     submit,
     upload,
 )
@@ -212,15 +208,4 @@ UPLOAD_CASES: Final = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case",
-    grouped(
-        crypto=CRYPTO_CASES,
-        upload=UPLOAD_CASES,
-    ),
-)
-async def test_refused_with_a_status_and_a_message(
-    case: Case, caplog: pytest.LogCaptureFixture
-) -> None:
-    await check_refused(case, caplog)
+test_refused_with_a_status_and_a_message = refusal_test(crypto=CRYPTO_CASES, upload=UPLOAD_CASES)

@@ -14,9 +14,8 @@ from tests.reliability.hostile._cases import (
     JSON,
     PARSER,
     Case,
-    check_refused,
     get,
-    grouped,
+    refusal_test,
 )
 
 QUERY_CASES: Final = [
@@ -111,19 +110,9 @@ HEADER_CASES: Final = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case",
-    grouped(
-        query=QUERY_CASES,
-        path=PATH_CASES,
-        header=HEADER_CASES,
-    ),
+test_refused_with_a_status_and_a_message = refusal_test(
+    query=QUERY_CASES, path=PATH_CASES, header=HEADER_CASES
 )
-async def test_refused_with_a_status_and_a_message(
-    case: Case, caplog: pytest.LogCaptureFixture
-) -> None:
-    await check_refused(case, caplog)
 
 
 @pytest.mark.anyio

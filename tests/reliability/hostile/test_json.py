@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import pytest
-
 from service.api.bodies import JSON_LIMIT
 from tests.fixtures import GLIDER
 from tests.reliability.hostile._cases import (
@@ -16,13 +14,11 @@ from tests.reliability.hostile._cases import (
     MALFORMED,
     OVERLONG,
     TOO_DEEP,
-    Case,
     at,
-    check_refused,
     encrypt,
-    grouped,
     life,
     pipeline,
+    refusal_test,
     submit,
 )
 
@@ -280,16 +276,6 @@ NUMBER_CASES: Final = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case",
-    grouped(
-        json=JSON_CASES,
-        type=TYPE_CASES,
-        number=NUMBER_CASES,
-    ),
+test_refused_with_a_status_and_a_message = refusal_test(
+    json=JSON_CASES, type=TYPE_CASES, number=NUMBER_CASES
 )
-async def test_refused_with_a_status_and_a_message(
-    case: Case, caplog: pytest.LogCaptureFixture
-) -> None:
-    await check_refused(case, caplog)

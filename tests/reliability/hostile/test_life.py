@@ -14,10 +14,8 @@ from service.testing import serve
 from tests.fixtures import GLIDER
 from tests.reliability.hostile._cases import (
     FAST,
-    Case,
-    check_refused,
-    grouped,
     life,
+    refusal_test,
 )
 
 LIFE_CASES: Final = [
@@ -84,17 +82,7 @@ LIFE_CASES: Final = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case",
-    grouped(
-        life=LIFE_CASES,
-    ),
-)
-async def test_refused_with_a_status_and_a_message(
-    case: Case, caplog: pytest.LogCaptureFixture
-) -> None:
-    await check_refused(case, caplog)
+test_refused_with_a_status_and_a_message = refusal_test(life=LIFE_CASES)
 
 
 SETTLED_CASES: Final = [

@@ -14,11 +14,9 @@ from service.jobs.model import JobState
 from service.testing import serve
 from tests.pipeline._server import serve as image_server
 from tests.reliability.hostile._cases import (
-    Case,
     Settings,
-    check_refused,
-    grouped,
     pipeline,
+    refusal_test,
     source,
     submit,
 )
@@ -69,17 +67,7 @@ SOURCE_CASES: Final = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case",
-    grouped(
-        source=SOURCE_CASES,
-    ),
-)
-async def test_refused_with_a_status_and_a_message(
-    case: Case, caplog: pytest.LogCaptureFixture
-) -> None:
-    await check_refused(case, caplog)
+test_refused_with_a_status_and_a_message = refusal_test(source=SOURCE_CASES)
 
 
 def _listed(directory: Path) -> list[str]:
