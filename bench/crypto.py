@@ -153,7 +153,7 @@ def rss_one(runner: str) -> Memory:
 
 
 def _memory(runner: str) -> Memory:
-    argv = [sys.executable, "-m", "service.crypto.bench", "--rss", runner]
+    argv = [sys.executable, "-m", "bench.crypto", "--rss", runner]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     return Memory(**json.loads(out))
 

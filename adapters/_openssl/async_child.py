@@ -66,9 +66,12 @@ class AsyncChild(ProcessChild["subprocess.Popen[bytes]"]):
         self._reaping = anyio.Lock()  # one task waits on the pidfd at a time
 
     @property
-    def pipes(self) -> tuple[LoopPipe | None, LoopPipe | None]:
+    def pipe_fds(self) -> tuple[int | None, int | None]:
         """This side of the child's stdin and stdout, for the kernel to move data through."""
-        return self._stdin, self._stdout
+        return (
+            None if self._stdin is None else self._stdin.fileno(),
+            None if self._stdout is None else self._stdout.fileno(),
+        )
 
     async def write(self, data: bytes) -> None:
         assert self._stdin is not None

@@ -21,7 +21,6 @@ from typing import Final
 import anyio
 from anyio import CancelScope, create_task_group
 
-from adapters._openssl.async_child import AsyncChild
 from adapters._openssl.children import Child, ChildGone, Spawner, stop
 from adapters._openssl.errors import ChainTimeout, ChildFailed, StartFailed
 from adapters._openssl.fanout import Fanout, closing
@@ -170,14 +169,12 @@ async def _wire(plan: Plan, run: Run) -> None:
 async def _moved_by_the_kernel(
     enc: Child, dgst: Child | None, sink: OutputFile, chunk: int
 ) -> int | None:
-    """enc's output into the file, and into dgst's stdin, with no byte through this process
-    (children of the async runner only); None when it cannot be done here."""
-    if not isinstance(enc, AsyncChild) or (dgst is not None and not isinstance(dgst, AsyncChild)):
-        return None
-    _, source = enc.pipes
-    copy_to = None if dgst is None else dgst.pipes[0]
+    """enc's output into the file, and into dgst's stdin, with no byte through this process;
+    None when it cannot be done here (no ``tee``)."""
+    _, source = enc.pipe_fds
+    copy_to = None if dgst is None else dgst.pipe_fds[0]
     if source is None or (dgst is not None and copy_to is None):
-        return None
+        raise ChildGone("a pipe of the chain is closed")
     try:
         return await move_into_file(source, sink.fd, copy_to, chunk)
     except BrokenPipeError as exc:

@@ -124,6 +124,11 @@ class Child(Protocol):
         """Close this side of every pipe (call after the child is reaped)."""
         ...
 
+    @property
+    def pipe_fds(self) -> tuple[int | None, int | None]:
+        """This side of stdin and stdout (None: not a pipe of ours, or closed)."""
+        ...
+
 
 class _Process(Protocol):
     """What ``anyio.abc.Process`` and ``subprocess.Popen`` alike say about a child."""

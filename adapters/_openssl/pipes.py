@@ -106,9 +106,9 @@ class LoopPipe:
 
 
 async def move_into_file(
-    source: LoopPipe, file_fd: int, copy_to: LoopPipe | None, max_bytes: int
+    source: int, file_fd: int, copy_to: int | None, max_bytes: int
 ) -> int | None:
-    """Move everything ``source`` (a pipe) yields into the file ``file_fd``, and a copy of it
+    """Move everything the pipe ``source`` yields into the file ``file_fd``, and a copy of it
     into the pipe ``copy_to`` if given, by the kernel alone: ``tee(2)`` duplicates what the
     pipe holds into ``copy_to``, ``os.splice`` moves the same bytes into the file. No byte is
     copied into this process, and the event loop is not woken for each piece: one worker
@@ -122,23 +122,26 @@ async def move_into_file(
     """
     if copy_to is not None and _TEE is None:
         return None
-    fds = [source.fileno(), file_fd, None if copy_to is None else copy_to.fileno()]
-    if fds[0] is None or (copy_to is not None and fds[2] is None):
-        raise BrokenPipeError("the pipe is closed")
-    own = [None if fd is None else os.dup(fd) for fd in fds]
-    move = partial(_move, max_bytes, own[0], own[1], own[2])
+    move = partial(
+        _move,
+        max_bytes,
+        os.dup(source),
+        os.dup(file_fd),
+        None if copy_to is None else os.dup(copy_to),
+    )
     return await anyio.to_thread.run_sync(move, abandon_on_cancel=True, limiter=_movers())
 
 
-def _move(max_bytes: int, source: int | None, file_fd: int | None, copy_to: int | None) -> int:
+def _move(max_bytes: int, source: int, file_fd: int, copy_to: int | None) -> int:
     """The blocking loop of :func:`move_into_file`, on descriptors of its own."""
-    assert source is not None
-    assert file_fd is not None
     moved = 0
+    pipes = [fd for fd in (source, copy_to) if fd is not None]
+    # The blocking flag belongs to the pipe, shared with its owner's descriptor: set, then
+    # given back as it was (the event loop's ends are non-blocking, the threads' blocking).
+    was = {fd: os.get_blocking(fd) for fd in pipes}
     try:
-        for fd in (source, copy_to):
-            if fd is not None:
-                os.set_blocking(fd, True)  # shared with the loop's end, which waits meanwhile
+        for fd in pipes:
+            os.set_blocking(fd, True)
         while True:
             if copy_to is None:
                 count = _into_file(source, file_fd, max_bytes)
@@ -155,10 +158,9 @@ def _move(max_bytes: int, source: int | None, file_fd: int | None, copy_to: int 
                 return moved
             moved += count
     finally:
-        for fd in (source, copy_to):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.set_blocking(fd, False)
+        for fd, blocking in was.items():
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, blocking)
         close_fds(source, file_fd, *(() if copy_to is None else (copy_to,)))
 
 

@@ -149,6 +149,11 @@ class _ThreadChild(ProcessChild[subprocess.Popen[bytes]]):
         self._spawner = spawner
         self._busy = _Busy()
 
+    @property
+    def pipe_fds(self) -> tuple[int | None, int | None]:
+        """This side of the child's stdin and stdout, for the kernel to move data through."""
+        return self._ends.stdin, self._ends.stdout
+
     async def write(self, data: bytes) -> None:
         fd = self._ends.stdin
         assert fd is not None
