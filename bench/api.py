@@ -195,7 +195,7 @@ def _stop(process: subprocess.Popen[bytes], server: Server | None = None) -> Non
 
 @contextmanager
 def _bare() -> Iterator[Server]:
-    argv = [sys.executable, "-m", "service.api.bench", "--bare"]
+    argv = [sys.executable, "-m", "bench.api", "--bare"]
     pipe = subprocess.PIPE
     with subprocess.Popen(argv, stdin=pipe, stdout=pipe) as process:
         try:
