@@ -10,6 +10,7 @@ from service.errors import InvalidInput, LimitExceeded
 
 __all__ = [
     "DEFAULT_MAX_CELLS",
+    "LINE_BREAK",
     "check_name",
     "check_size",
     "comment_lines",
@@ -23,12 +24,12 @@ DEFAULT_MAX_CELLS: Final = 1 << 26
 
 # Only CR, LF and CRLF end a line: str.splitlines() would also split on form feeds,
 # U+2028 and friends, which may legitimately sit inside a comment.
-_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
+LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 
 
 def split_lines(text: str) -> list[str]:
     """The lines of ``text`` without their endings; a leading UTF-8 BOM is dropped."""
-    lines = _LINE_BREAK.split(text.removeprefix("\ufeff"))
+    lines = LINE_BREAK.split(text.removeprefix("\ufeff"))
     if lines[-1] == "":
         lines.pop()
     return lines
@@ -63,10 +64,10 @@ def check_size(
 
 def comment_lines(comments: Iterable[str]) -> list[str]:
     """Comments as single lines for a writer: a comment holding line breaks becomes several."""
-    return [line for comment in comments for line in _LINE_BREAK.split(comment)]
+    return [line for comment in comments for line in LINE_BREAK.split(comment)]
 
 
 def check_name(name: str | None) -> None:
     """Refuse a name a one-line ``#N`` or ``!Name:`` field cannot hold."""
-    if name is not None and _LINE_BREAK.search(name):
+    if name is not None and LINE_BREAK.search(name):
         raise InvalidInput(f"pattern name {name!r} holds a line break: a name is one line")

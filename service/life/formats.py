@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import zlib
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -52,6 +53,7 @@ SourceFormat: TypeAlias = Literal["rle", "cells", "lif"]
 
 FORMATS: Final[tuple[Format, ...]] = ("rle", "cells")
 DEFAULT_MAX_BYTES: Final = 1 << 26
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 """The largest pattern file ``load_pattern`` reads (64 MiB) unless told otherwise."""
 
 
@@ -74,10 +76,17 @@ _KINDS: Final = "an RLE header 'x = ...', RLE data, '#Life 1.05', '#Life 1.06' o
 
 
 def read_pattern(
-    text: str | bytes, *, source: str = "<input>", max_cells: int = DEFAULT_MAX_CELLS
+    text: str | bytes,
+    *,
+    source: str = "<input>",
+    max_cells: int = DEFAULT_MAX_CELLS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Pattern:
-    """Parse a pattern in any format this service reads; bytes are decoded as UTF-8."""
+    """Parse a pattern in any format this service reads; bytes are decoded as UTF-8, after
+    gunzipping them if they are gzip (Golly's ``.rle.gz``), to at most ``max_bytes``."""
     if isinstance(text, bytes):
+        if text.startswith(_GZIP_MAGIC):
+            text = _gunzipped(text, source, max_bytes)
         text = _decode(text, source)
     return _READERS[sniff_format(text, source=source)](text, source=source, max_cells=max_cells)
 
@@ -145,7 +154,7 @@ def read_stream(
             f"{source}: the input is larger than the limit of {max_bytes} bytes: "
             "trim the pattern or raise the limit"
         )
-    return read_pattern(data, source=source, max_cells=max_cells)
+    return read_pattern(data, source=source, max_cells=max_cells, max_bytes=max_bytes)
 
 
 def format_pattern(pattern: Pattern, fmt: str) -> str:
@@ -185,6 +194,31 @@ def bundled_pattern_path(name: str) -> Path:
         # Only an install from a zip archive gets here; there is no file to name.
         raise NotAvailable(f"bundled pattern {name!r} is inside an archive, not a file")
     return resource
+
+
+def _gunzipped(data: bytes, source: str, max_bytes: int) -> bytes:
+    """The text inside gzip ``data`` (every member of it), refused past ``max_bytes``."""
+    pieces: list[bytes] = []
+    size = 0
+    while data:
+        unzip = zlib.decompressobj(wbits=31)
+        try:
+            piece = unzip.decompress(data, max_bytes + 1 - size)
+        except zlib.error as exc:
+            raise PatternError(
+                f"the gzip data is damaged ({exc}): gzip it again", source=source
+            ) from exc
+        size += len(piece)
+        if size > max_bytes or unzip.unconsumed_tail:
+            raise LimitExceeded(
+                f"{source}: the input unzipped is larger than the limit of {max_bytes} bytes: "
+                "trim the pattern or raise the limit"
+            )
+        if not unzip.eof:
+            raise PatternError("the gzip data ends early: the file is cut short", source=source)
+        pieces.append(piece)
+        data = unzip.unused_data  # a file may hold several gzip members, one after another
+    return b"".join(pieces)
 
 
 def _decode(data: bytes, source: str) -> str:

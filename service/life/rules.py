@@ -19,6 +19,7 @@ __all__ = ["CONWAY", "Rule", "parse_rule"]
 _FORMS: Final = "B3/S23, b3s23, S23/B3 or 23/3, with an optional :T64,48 or :P64,48 suffix"
 _LETTER_FORM: Final = re.compile(r"([bs])([0-9]*)/?([bs])([0-9]*)")
 _NUMBER_FORM: Final = re.compile(r"([0-9]*)/([0-9]*)")
+_BIRTHS_ALONE: Final = re.compile(r"b([0-9]*)")
 _SUFFIX: Final = re.compile(r"([tp])([0-9]+)(?:,([0-9]+))?")
 
 
@@ -75,6 +76,9 @@ def _parse_body(body: str, original: str) -> Rule:
     if match := _NUMBER_FORM.fullmatch(body):
         survival, birth = match.groups()
         return Rule(_counts(birth, original), _counts(survival, original))
+    if match := _BIRTHS_ALONE.fullmatch(body):
+        # Golly reads "B234" as B234/S: nothing survives (Life-Like/persian-rugs.lif).
+        return Rule(_counts(match.group(1), original), frozenset())
     if body.endswith(("v", "h")):
         raise RuleError(
             f"rule {original!r} asks for a non-Moore neighbourhood: only the 8-cell Moore "

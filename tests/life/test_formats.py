@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -260,3 +261,35 @@ def test_a_stream_past_the_byte_limit_is_refused_without_reading_it_all() -> Non
     with pytest.raises(LimitExceeded, match=r"<stdin>: the input is larger than the limit of 100"):
         read_stream(stream, source="<stdin>", max_bytes=100)
     assert stream.tell() == 101
+
+
+# --- gzip, as Golly's .rle.gz files are -----------------------------------------------------
+
+
+def test_reads_gzip_of_any_format(tmp_path: Path) -> None:
+    path = tmp_path / "glider.rle.gz"
+    path.write_bytes(gzip.compress(b"x = 3, y = 3\nbo$2bo$3o!\n"))
+    assert load_pattern(path).cells.tolist() == [[0, 1, 0], [0, 0, 1], [1, 1, 1]]
+    two_members = gzip.compress(b"#Life 1.06\n0 0\n") + gzip.compress(b"2 1\n")
+    assert read_pattern(two_members).cells.tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+def test_gzip_that_unzips_past_the_limit_is_refused_early() -> None:
+    bomb = gzip.compress(b"x = 1, y = 1\n" + b" " * 10_000_000 + b"o!\n")
+    with pytest.raises(LimitExceeded, match="unzipped is larger than the limit of 4096 bytes"):
+        read_pattern(bomb, source="bomb.rle.gz", max_bytes=4096)
+
+
+def test_damaged_or_cut_gzip_is_named() -> None:
+    whole = gzip.compress(b"x = 1, y = 1\no!\n")
+    with pytest.raises(PatternError, match="the gzip data ends early"):
+        read_pattern(whole[:-12], source="cut.rle.gz")
+    with pytest.raises(PatternError, match="the gzip data is damaged"):
+        read_pattern(whole[:10] + b"\xff" * 12 + whole[22:], source="bad.rle.gz")
+
+
+def test_reads_gollys_gzipped_gun() -> None:
+    path = Path("/usr/share/golly/Patterns/Life/Guns/infinite-Corderships-gun.rle.gz")
+    if not path.exists():
+        pytest.fail("Debian's golly is not installed: make test installs it")
+    assert load_pattern(path).population > 0

@@ -25,7 +25,7 @@ from service.life.topology import Topology
 from service.life.universe import place
 
 GENERATIONS: Final = 60
-_POPULATION_LINE: Final = re.compile(r"^(\d+): (\d+)$", re.MULTILINE)
+_POPULATION_LINE: Final = re.compile(r"^(\d+): ([\d,]+)$", re.MULTILINE)  # 3,028
 _HEADER: Final = re.compile(r"^x = (\d+), y = (\d+)", re.MULTILINE)
 
 
@@ -52,13 +52,13 @@ def golly_run(bgolly: str, path: Path) -> tuple[list[int], tuple[int, int]]:
         check=True,
         timeout=60,
     )
-    populations = [int(pop) for _, pop in _POPULATION_LINE.findall(run.stdout)]
+    populations = [int(pop.replace(",", "")) for _, pop in _POPULATION_LINE.findall(run.stdout)]
     header = _HEADER.search(out.read_text())
     assert header is not None
     return populations, (int(header.group(1)), int(header.group(2)))
 
 
-def our_run(text: str) -> tuple[list[int], tuple[int, int]]:
+def our_run(text: str | bytes) -> tuple[list[int], tuple[int, int]]:
     populations: list[int] = []
 
     def record(generation: int, pattern: Pattern) -> None:
@@ -162,3 +162,24 @@ def test_a_grid_the_size_of_the_pattern_holds_it_whole() -> None:
     placed = place(pattern, Topology("torus", 3, 1))
     assert placed.population == 3
     assert (placed.x, placed.y) == (-1, 0)
+
+
+GOLLY_PATTERNS: Final = Path("/usr/share/golly/Patterns")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Life/Methuselahs/acorn.lif",  # a bare #P
+        "Life/Methuselahs/rabbits.lif",  # a bare #P
+        "Life-Like/persian-rugs.lif",  # #R B234, which Golly reads as B234/S
+        "Life/Guns/infinite-Corderships-gun.rle.gz",  # gzip
+    ],
+)
+def test_files_of_gollys_collection_run_as_bgolly_runs_them(bgolly: str, name: str) -> None:
+    path = GOLLY_PATTERNS / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: `make test` installs Debian's golly package")
+    populations, box = golly_run(bgolly, path)
+    ours, our_box = our_run(path.read_bytes())
+    assert (ours[-1], our_box) == (populations[-1], box)  # bgolly prints only some generations

@@ -78,7 +78,10 @@ def test_105_line_endings(newline: str) -> None:
             "#Life 1.05\n#P 0 0\n.*.\n..O\n",
             "t.lif:4:3: unexpected 'O' in a Life 1.05 row: use . (dead) and * (alive)",
         ),
-        ("#Life 1.05\n#P 1\n*", "t.lif:2:4: #P needs the block's top-left corner as two integers"),
+        (
+            "#Life 1.05\n#P 1 a\n*",
+            "t.lif:2:4: #P needs the block's top-left corner as two integers",
+        ),
         ("#Life 1.05\n#R  33/3\n*", "t.lif:2:5: rule '33/3' repeats a neighbour count"),
         ("\n\n#Life 1.04\n*", "t.lif:3:1: expected '#Life 1.05' or '#Life 1.06' on the first line"),
         ("", "t.lif:1:1: expected '#Life 1.05' or '#Life 1.06' on the first line, got ''"),
@@ -133,3 +136,14 @@ def test_106_errors_name_their_position(text: str, message: str) -> None:
 def test_106_cell_limit() -> None:
     with pytest.raises(LimitExceeded, match=r"^t\.lif: a pattern of 1000x1 cells"):
         read_lif("#Life 1.06\n0 0\n999 0\n", source="t.lif", max_cells=999)
+
+
+def test_a_bare_p_line_goes_on_where_the_rows_ended() -> None:
+    pattern = read_lif("#Life 1.05\n#P\n.*\n#P\n*.\n#P 4\n*\n")
+    assert pattern.cells.tolist() == [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 1]]
+    assert (pattern.x, pattern.y) == (0, 0)
+
+
+def test_a_rule_of_births_alone_is_golly_s_b_slash_s() -> None:
+    pattern = read_lif("#Life 1.05\n#R B234\n#P 0 0\n*\n")
+    assert str(pattern.rule) == "B234/S"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from service.errors import InvalidInput, LimitExceeded, PatternError
+from service.life._rle_data import live_runs, run_arrays
+from service.life._text import split_lines
 from service.life.pattern import Pattern
 from service.life.rle import LINE_LENGTH, read_rle, write_rle
 from service.life.rules import CONWAY, Rule
@@ -101,7 +106,7 @@ def test_empty_header_is_an_empty_pattern() -> None:
         ("x = 3, x = 1", "t.rle:1:8: the header gives x twice"),
         ("x = 3", "t.rle:1:1: the header has no y"),
         ("x = 3,, y = 3", "t.rle:1:7: unexpected ', y = 3' in the header"),
-        ("x = 3, y = 3, rule = B9", "t.rle:1:22: rule 'B9' is not B/S notation"),
+        ("x = 3, y = 3, rule = B9", "t.rle:1:22: rule 'B9' has a neighbour count of 9"),
         ("x = 3, y = 3, rule = B3/S23:K4", "t.rle:1:22: rule 'B3/S23:K4': Klein bottles"),
         ("x = 1, y = 1\nx = 1, y = 1", "t.rle:2:1: a second header line: an RLE file has one"),
         ("o\nx = 1, y = 1", "t.rle:2:1: the header 'x = ...' comes after pattern data"),
@@ -183,7 +188,7 @@ def test_cxrle_line(line: str, where: tuple[int, int, int]) -> None:
         ("#CXRLE Gen=-1", "t.rle:1:12: Gen='-1' is not a whole number: write Gen=120"),
         ("#P 1", "t.rle:1:4: #P needs the top-left corner as two integers, got '1'"),
         ("#R a b", "t.rle:1:4: #R needs the top-left corner as two integers, got 'a b'"),
-        ("#r  B9", "t.rle:1:5: rule 'B9' is not B/S notation"),
+        ("#r  B9", "t.rle:1:5: rule 'B9' has a neighbour count of 9"),
     ],
 )
 def test_comment_line_errors_name_their_position(text: str, message: str) -> None:
@@ -383,3 +388,72 @@ def test_round_trip(pattern: Pattern) -> None:
     assert back.rule == (pattern.rule or CONWAY)
     assert back.topology == pattern.topology
     assert (back.name, back.comments) == (pattern.name, pattern.comments)
+
+
+# --- the whole-array codec against the token by token one -----------------------------------
+
+_DATA = st.text(st.sampled_from([*"bo.A$!0123456789 \t\n\r", "x", "#", "é"]), max_size=60)
+
+
+@given(_DATA)
+def test_whole_array_decoding_agrees_with_the_tokens_or_leaves_them_to_say_why(data: str) -> None:
+    decoded = run_arrays(data)
+    lines = [(number, line) for number, line in enumerate(split_lines(data), 1) if line.strip()]
+    try:
+        runs = list(live_runs("t.rle", lines))
+    except PatternError:
+        assert decoded is None  # the token decoder names the fault
+        return
+    if decoded is not None:
+        found = list(zip(decoded.rows, decoded.columns, decoded.lengths, strict=True))
+        assert found == [(run.row, run.column, run.length) for run in runs]
+
+
+def _golly_tokens(cells: np.ndarray[Any, np.dtype[np.uint8]]) -> str:
+    """The data as a writer that walks each row run by run writes it (the one Golly has)."""
+    tokens, last = [], 0
+    for index, row in enumerate(cells):
+        live = np.flatnonzero(row)
+        if live.size == 0:
+            continue
+        if index > last:
+            tokens.append(f"{index - last}$" if index - last > 1 else "$")
+        last = index
+        used = row[: int(live[-1]) + 1]
+        edges = [0, *(np.flatnonzero(np.diff(used)) + 1).tolist(), used.size]
+        for start, stop in itertools.pairwise(edges):
+            tag = "o" if used[start] else "b"
+            tokens.append(f"{stop - start}{tag}" if stop - start > 1 else tag)
+    tokens.append("!")
+    lines, current = [], ""
+    for token in tokens:
+        if len(current) + len(token) > LINE_LENGTH:
+            lines.append(current)
+            current = ""
+        current += token
+    return "\n".join([*lines, current])
+
+
+@given(
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 30), st.integers(1, 400)),
+        elements=st.sampled_from([0, 0, 0, 1]),
+    )
+)
+def test_whole_array_writing_matches_a_run_by_run_writer(array: np.ndarray[Any, Any]) -> None:
+    if not array.any():
+        array[0, 0] = 1
+    written = write_rle(Pattern(array)).split("\n", 1)[1].rstrip("\n")
+    assert written == _golly_tokens(array)
+
+
+def test_long_counts_and_comments_in_the_data_take_the_token_path() -> None:
+    assert run_arrays("1234567890123o!") is None
+    text = "x = 5, y = 2\n2o\n#C between rows\n$5o!\n"
+    assert cells(read_rle(text)) == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert read_rle(text).comments == ("between rows",)
+
+
+def test_a_count_split_over_a_line_break_and_crlf() -> None:
+    assert cells(read_rle("x = 12, y = 1\r\n1\r\n2o!\r\n")) == [[1] * 12]

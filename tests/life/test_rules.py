@@ -158,7 +158,7 @@ def test_repeated_letter_is_refused(text: str, letter: str) -> None:
     assert "B3/S23, b3s23, S23/B3 or 23/3" in message
 
 
-@pytest.mark.parametrize("text", ["", "life", "B3", "S23", "B3/S23/B4", "3/3/3", "B3x/S23", "Bx"])
+@pytest.mark.parametrize("text", ["", "life", "S23", "B3/S23/B4", "3/3/3", "B3x/S23", "Bx"])
 def test_garbage_is_refused(text: str) -> None:
     message = refusal(text)
     assert f"rule {text!r} is not B/S notation" in message
@@ -200,3 +200,7 @@ def test_other_neighbourhoods_are_refused(text: str) -> None:
 
 def test_a_bad_rule_with_a_suffix_reports_the_rule() -> None:
     assert "not B/S notation" in refusal("B3/Q23:T64,48")
+
+
+def test_births_alone_mean_nothing_survives_as_golly_reads_them() -> None:
+    assert parse_rule("B234") == (Rule(frozenset({2, 3, 4}), frozenset()), None)
