@@ -39,6 +39,7 @@ peers:
 bench: $(STAMP)
 	$(BIN)/python -m bench.life
 	$(BIN)/python -m bench.life_strategies
+	$(BIN)/python -m bench.life_files
 	$(BIN)/python -m bench.crypto
 	$(BIN)/python -m bench.command
 	$(BIN)/python -m bench.pipeline
